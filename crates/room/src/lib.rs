@@ -1,0 +1,571 @@
+//! The pure classroom core.
+//!
+//! A [`Room`] takes commands with the current time and the acting member, checks every
+//! rule, and answers with the events that follow. Every state change goes through
+//! [`Room::apply_event`], so a room rebuilt from its stored event log is the same room.
+//! No I/O and no clock: time is always a parameter, in ms since the Unix epoch.
+
+mod dedup;
+mod log;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aula_proto::{
+    CommandId, ErrorCode, LeaveReason, MemberId, MemberInfo, Role, RoomCommand, RoomEvent,
+    RoomSettings, RoomSnapshot, Seq, SequencedEvent, TrackId, TrackInfo, TrackKind,
+};
+
+pub use dedup::CommandDedup;
+pub use log::{EventLog, ResumeError};
+
+/// How many events a room keeps in memory for resume. Older ones are in storage; a
+/// client further behind than this gets a fresh snapshot instead.
+pub const DEFAULT_LOG_CAPACITY: usize = 50_000;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum RoomError {
+    #[error("{0} may not do this")]
+    Forbidden(&'static str),
+    #[error("the room is locked")]
+    RoomLocked,
+    #[error("this member was removed from the class")]
+    Removed,
+    #[error("no such member in the room")]
+    UnknownMember,
+    #[error("no such track")]
+    UnknownTrack,
+    #[error("{0}")]
+    InvalidCommand(&'static str),
+}
+
+impl RoomError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RoomError::Forbidden(_) => ErrorCode::Forbidden,
+            RoomError::RoomLocked => ErrorCode::RoomLocked,
+            RoomError::Removed => ErrorCode::Removed,
+            RoomError::UnknownMember => ErrorCode::UnknownMember,
+            RoomError::UnknownTrack => ErrorCode::UnknownTrack,
+            RoomError::InvalidCommand(_) => ErrorCode::InvalidCommand,
+        }
+    }
+}
+
+/// Who is knocking: what a verified join token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: MemberId,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// In the room. `rejoined` when the member was already there (a reconnect).
+    Admitted { rejoined: bool },
+    /// In the waiting room until a teacher admits or denies it.
+    Waiting,
+}
+
+/// The answer to a command: the events it caused, already in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The command id had been seen before; nothing was applied again.
+    pub duplicate: bool,
+    pub events: Vec<SequencedEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Room {
+    class_id: String,
+    settings: RoomSettings,
+    members: BTreeMap<MemberId, Member>,
+    waiting: BTreeMap<MemberId, MemberInfo>,
+    removed: BTreeSet<MemberId>,
+    tracks: BTreeMap<TrackId, TrackInfo>,
+    log: EventLog,
+    dedup: CommandDedup,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    info: MemberInfo,
+    disconnected_since: Option<u64>,
+}
+
+impl Room {
+    pub fn new(class_id: impl Into<String>) -> Self {
+        Self::with_capacity(class_id, DEFAULT_LOG_CAPACITY)
+    }
+
+    pub fn with_capacity(class_id: impl Into<String>, log_capacity: usize) -> Self {
+        Room {
+            class_id: class_id.into(),
+            settings: RoomSettings::default(),
+            members: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            tracks: BTreeMap::new(),
+            log: EventLog::new(log_capacity),
+            dedup: CommandDedup::new(dedup::DEFAULT_CAPACITY),
+        }
+    }
+
+    /// Rebuilds a room from its stored log, for a server that restarted. Every member is
+    /// then disconnected until it reconnects, and nobody publishes media any more.
+    pub fn restore(
+        class_id: impl Into<String>,
+        stored: impl IntoIterator<Item = SequencedEvent>,
+        now_ms: u64,
+    ) -> Result<Self, ResumeError> {
+        let mut room = Room::new(class_id);
+        for ev in stored {
+            room.log.push_existing(ev.clone())?;
+            room.apply_event(&ev.event, ev.at_ms);
+        }
+        let mut follow = Vec::new();
+        for track in room.tracks.keys() {
+            follow.push(RoomEvent::TrackUnpublished {
+                track: track.clone(),
+            });
+        }
+        for (id, m) in &room.members {
+            if m.info.connected {
+                follow.push(RoomEvent::PresenceChanged {
+                    member: id.clone(),
+                    connected: false,
+                });
+            }
+        }
+        room.emit_all(now_ms, follow);
+        Ok(room)
+    }
+
+    pub fn class_id(&self) -> &str {
+        &self.class_id
+    }
+
+    pub fn settings(&self) -> RoomSettings {
+        self.settings
+    }
+
+    pub fn last_seq(&self) -> Seq {
+        self.log.last_seq()
+    }
+
+    pub fn member(&self, id: &MemberId) -> Option<&MemberInfo> {
+        self.members.get(id).map(|m| &m.info)
+    }
+
+    pub fn is_waiting(&self, id: &MemberId) -> bool {
+        self.waiting.contains_key(id)
+    }
+
+    pub fn track(&self, id: &TrackId) -> Option<&TrackInfo> {
+        self.tracks.get(id)
+    }
+
+    pub fn tracks(&self) -> impl Iterator<Item = &TrackInfo> {
+        self.tracks.values()
+    }
+
+    pub fn snapshot(&self) -> RoomSnapshot {
+        RoomSnapshot {
+            class_id: self.class_id.clone(),
+            seq: self.log.last_seq(),
+            settings: self.settings,
+            members: self.members.values().map(|m| m.info.clone()).collect(),
+            waiting: self.waiting.values().cloned().collect(),
+            tracks: self.tracks.values().cloned().collect(),
+        }
+    }
+
+    /// The events after `after`, for a client that reconnects.
+    pub fn events_since(&self, after: Seq) -> Result<Vec<SequencedEvent>, ResumeError> {
+        self.log.since(after)
+    }
+
+    /// A member arrives (or comes back) with a verified identity.
+    pub fn join(
+        &mut self,
+        now_ms: u64,
+        who: Identity,
+    ) -> Result<(JoinOutcome, Vec<SequencedEvent>), RoomError> {
+        if self.removed.contains(&who.id) {
+            return Err(RoomError::Removed);
+        }
+        if let Some(m) = self.members.get(&who.id) {
+            let events = if m.info.connected {
+                Vec::new()
+            } else {
+                self.emit_all(
+                    now_ms,
+                    [RoomEvent::PresenceChanged {
+                        member: who.id,
+                        connected: true,
+                    }],
+                )
+            };
+            return Ok((JoinOutcome::Admitted { rejoined: true }, events));
+        }
+        if self.waiting.contains_key(&who.id) {
+            return Ok((JoinOutcome::Waiting, Vec::new()));
+        }
+        let info = MemberInfo {
+            id: who.id,
+            name: who.name,
+            role: who.role,
+            connected: true,
+            joined_at_ms: now_ms,
+        };
+        if who.role == Role::Student {
+            if self.settings.locked {
+                return Err(RoomError::RoomLocked);
+            }
+            if self.settings.waiting_room {
+                let events = self.emit_all(now_ms, [RoomEvent::MemberWaiting { member: info }]);
+                return Ok((JoinOutcome::Waiting, events));
+            }
+        }
+        let events = self.emit_all(now_ms, [RoomEvent::MemberJoined { member: info }]);
+        Ok((JoinOutcome::Admitted { rejoined: false }, events))
+    }
+
+    /// The member's link dropped. It stays in the room, disconnected, until it comes back
+    /// or [`Room::expire_disconnected`] removes it. A waiting member simply leaves.
+    pub fn disconnect(&mut self, now_ms: u64, id: &MemberId) -> Vec<SequencedEvent> {
+        if self.waiting.contains_key(id) {
+            return self.emit_all(
+                now_ms,
+                [RoomEvent::MemberLeft {
+                    member: id.clone(),
+                    reason: LeaveReason::Left,
+                }],
+            );
+        }
+        match self.members.get(id) {
+            Some(m) if m.info.connected => self.emit_all(
+                now_ms,
+                [RoomEvent::PresenceChanged {
+                    member: id.clone(),
+                    connected: false,
+                }],
+            ),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The member left on purpose.
+    pub fn leave(&mut self, now_ms: u64, id: &MemberId) -> Vec<SequencedEvent> {
+        if !self.members.contains_key(id) && !self.waiting.contains_key(id) {
+            return Vec::new();
+        }
+        let mut events = self.unpublish_events(id);
+        events.push(RoomEvent::MemberLeft {
+            member: id.clone(),
+            reason: LeaveReason::Left,
+        });
+        self.emit_all(now_ms, events)
+    }
+
+    /// Removes members whose link has been down for longer than `grace_ms`.
+    pub fn expire_disconnected(&mut self, now_ms: u64, grace_ms: u64) -> Vec<SequencedEvent> {
+        let expired: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.disconnected_since
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= grace_ms)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut events = Vec::new();
+        for id in expired {
+            events.extend(self.unpublish_events(&id));
+            events.push(RoomEvent::MemberLeft {
+                member: id,
+                reason: LeaveReason::TimedOut,
+            });
+        }
+        self.emit_all(now_ms, events)
+    }
+
+    /// The member's media session now carries these tracks (from its WebRTC offer).
+    /// Tracks it no longer sends are unpublished; new ones start enabled.
+    pub fn set_published_tracks(
+        &mut self,
+        now_ms: u64,
+        owner: &MemberId,
+        tracks: &[(String, TrackKind)],
+    ) -> Result<Vec<SequencedEvent>, RoomError> {
+        let member = self.members.get(owner).ok_or(RoomError::UnknownMember)?;
+        if member.info.role == Role::Observer && !tracks.is_empty() {
+            return Err(RoomError::Forbidden("an observer"));
+        }
+        let wanted: BTreeMap<TrackId, TrackKind> = tracks
+            .iter()
+            .map(|(mid, kind)| (track_id(owner, mid), *kind))
+            .collect();
+        let mut events = Vec::new();
+        for (id, t) in &self.tracks {
+            if &t.owner == owner && wanted.get(id) != Some(&t.kind) {
+                events.push(RoomEvent::TrackUnpublished { track: id.clone() });
+            }
+        }
+        for (id, kind) in wanted {
+            if self.tracks.get(&id).is_none_or(|t| t.kind != kind) {
+                events.push(RoomEvent::TrackPublished {
+                    track: TrackInfo {
+                        id,
+                        owner: owner.clone(),
+                        kind,
+                        enabled: true,
+                    },
+                });
+            }
+        }
+        Ok(self.emit_all(now_ms, events))
+    }
+
+    /// Applies a member's command once per command id.
+    pub fn apply(
+        &mut self,
+        now_ms: u64,
+        actor: &MemberId,
+        id: &CommandId,
+        command: RoomCommand,
+    ) -> Result<Applied, RoomError> {
+        if let Some(previous) = self.dedup.get(actor, id) {
+            return previous.clone().map(|()| Applied {
+                duplicate: true,
+                events: Vec::new(),
+            });
+        }
+        let outcome = self.decide(actor, command);
+        self.dedup.insert(
+            actor.clone(),
+            id.clone(),
+            outcome.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        let events = outcome?;
+        Ok(Applied {
+            duplicate: false,
+            events: self.emit_all(now_ms, events),
+        })
+    }
+
+    /// Checks a command against the rules and says what would happen. Changes nothing.
+    fn decide(&self, actor: &MemberId, command: RoomCommand) -> Result<Vec<RoomEvent>, RoomError> {
+        let me = self.members.get(actor).ok_or(RoomError::UnknownMember)?;
+        let teacher = me.info.role == Role::Teacher;
+        let need_teacher = || {
+            if teacher {
+                Ok(())
+            } else {
+                Err(RoomError::Forbidden(role_name(me.info.role)))
+            }
+        };
+        let by = actor.clone();
+        match command {
+            RoomCommand::SetTrackEnabled { track, enabled } => {
+                let t = self.tracks.get(&track).ok_or(RoomError::UnknownTrack)?;
+                let own = &t.owner == actor;
+                // Teachers may silence anyone, but only the owner may switch its own
+                // camera or microphone back on: nobody is put on air by someone else.
+                if !(own || (teacher && !enabled)) {
+                    return Err(RoomError::Forbidden(role_name(me.info.role)));
+                }
+                if t.enabled == enabled {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![RoomEvent::TrackStateChanged { track, enabled, by }])
+            }
+            RoomCommand::MuteMember { member } => {
+                need_teacher()?;
+                self.disable_kind(&member, TrackKind::Microphone, by)
+            }
+            RoomCommand::StopCamera { member } => {
+                need_teacher()?;
+                self.disable_kind(&member, TrackKind::Camera, by)
+            }
+            RoomCommand::RemoveMember { member } => {
+                need_teacher()?;
+                if &member == actor {
+                    return Err(RoomError::InvalidCommand("a teacher cannot remove itself"));
+                }
+                if !self.members.contains_key(&member) && !self.waiting.contains_key(&member) {
+                    return Err(RoomError::UnknownMember);
+                }
+                let mut events = self.unpublish_events(&member);
+                events.push(RoomEvent::MemberLeft {
+                    member,
+                    reason: LeaveReason::Removed,
+                });
+                Ok(events)
+            }
+            RoomCommand::SetLocked { locked } => {
+                need_teacher()?;
+                Ok(self.settings_change(
+                    RoomSettings {
+                        locked,
+                        ..self.settings
+                    },
+                    by,
+                ))
+            }
+            RoomCommand::SetWaitingRoom { enabled } => {
+                need_teacher()?;
+                Ok(self.settings_change(
+                    RoomSettings {
+                        waiting_room: enabled,
+                        ..self.settings
+                    },
+                    by,
+                ))
+            }
+            RoomCommand::Admit { member } => {
+                need_teacher()?;
+                self.resolve_waiting(member, true)
+            }
+            RoomCommand::Deny { member } => {
+                need_teacher()?;
+                self.resolve_waiting(member, false)
+            }
+        }
+    }
+
+    fn resolve_waiting(
+        &self,
+        member: MemberId,
+        admitted: bool,
+    ) -> Result<Vec<RoomEvent>, RoomError> {
+        if !self.waiting.contains_key(&member) {
+            return Err(RoomError::InvalidCommand("that member is not waiting"));
+        }
+        Ok(vec![RoomEvent::WaitingResolved { member, admitted }])
+    }
+
+    fn disable_kind(
+        &self,
+        member: &MemberId,
+        kind: TrackKind,
+        by: MemberId,
+    ) -> Result<Vec<RoomEvent>, RoomError> {
+        if !self.members.contains_key(member) {
+            return Err(RoomError::UnknownMember);
+        }
+        Ok(self
+            .tracks
+            .values()
+            .filter(|t| &t.owner == member && t.kind == kind && t.enabled)
+            .map(|t| RoomEvent::TrackStateChanged {
+                track: t.id.clone(),
+                enabled: false,
+                by: by.clone(),
+            })
+            .collect())
+    }
+
+    fn settings_change(&self, settings: RoomSettings, by: MemberId) -> Vec<RoomEvent> {
+        if settings == self.settings {
+            Vec::new()
+        } else {
+            vec![RoomEvent::SettingsChanged { settings, by }]
+        }
+    }
+
+    fn unpublish_events(&self, owner: &MemberId) -> Vec<RoomEvent> {
+        self.tracks
+            .values()
+            .filter(|t| &t.owner == owner)
+            .map(|t| RoomEvent::TrackUnpublished {
+                track: t.id.clone(),
+            })
+            .collect()
+    }
+
+    fn emit_all(
+        &mut self,
+        now_ms: u64,
+        events: impl IntoIterator<Item = RoomEvent>,
+    ) -> Vec<SequencedEvent> {
+        events
+            .into_iter()
+            .map(|event| {
+                self.apply_event(&event, now_ms);
+                self.log.append(now_ms, event)
+            })
+            .collect()
+    }
+
+    /// The only place room state changes. Replaying a log through it rebuilds the room.
+    fn apply_event(&mut self, event: &RoomEvent, at_ms: u64) {
+        match event {
+            RoomEvent::MemberJoined { member } => {
+                self.members.insert(
+                    member.id.clone(),
+                    Member {
+                        info: member.clone(),
+                        disconnected_since: None,
+                    },
+                );
+            }
+            RoomEvent::MemberLeft { member, reason } => {
+                self.members.remove(member);
+                self.waiting.remove(member);
+                self.tracks.retain(|_, t| &t.owner != member);
+                if *reason == LeaveReason::Removed {
+                    self.removed.insert(member.clone());
+                }
+            }
+            RoomEvent::PresenceChanged { member, connected } => {
+                if let Some(m) = self.members.get_mut(member) {
+                    m.info.connected = *connected;
+                    m.disconnected_since = if *connected { None } else { Some(at_ms) };
+                }
+            }
+            RoomEvent::MemberWaiting { member } => {
+                self.waiting.insert(member.id.clone(), member.clone());
+            }
+            RoomEvent::WaitingResolved { member, admitted } => {
+                if let Some(mut info) = self.waiting.remove(member) {
+                    if *admitted {
+                        info.joined_at_ms = at_ms;
+                        self.members.insert(
+                            member.clone(),
+                            Member {
+                                info,
+                                disconnected_since: None,
+                            },
+                        );
+                    }
+                }
+            }
+            RoomEvent::TrackPublished { track } => {
+                self.tracks.insert(track.id.clone(), track.clone());
+            }
+            RoomEvent::TrackUnpublished { track } => {
+                self.tracks.remove(track);
+            }
+            RoomEvent::TrackStateChanged { track, enabled, .. } => {
+                if let Some(t) = self.tracks.get_mut(track) {
+                    t.enabled = *enabled;
+                }
+            }
+            RoomEvent::SettingsChanged { settings, .. } => self.settings = *settings,
+        }
+    }
+}
+
+/// The id of a member's track, shared by the room, the SFU (as the msid) and clients.
+pub fn track_id(owner: &MemberId, mid: &str) -> TrackId {
+    TrackId(format!("{}.{}", owner.0, mid))
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Teacher => "a teacher",
+        Role::Student => "a student",
+        Role::Observer => "an observer",
+    }
+}

@@ -1,0 +1,224 @@
+//! Configuration: built-in defaults, then a TOML file, then `AULA_*` environment
+//! variables, then command-line flags; each layer overrides the one before.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use aula_sfu::{AllowList, IpNet};
+use clap::Parser;
+use serde::Deserialize;
+
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "aula-server",
+    version,
+    about = "Aula: a live virtual classroom server"
+)]
+pub struct Cli {
+    /// TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "AULA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP and WebSocket address. Default 127.0.0.1:7700.
+    #[arg(long, env = "AULA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// UDP address for all WebRTC media. Default 127.0.0.1:7701 (0 picks a free port).
+    #[arg(long, env = "AULA_MEDIA_LISTEN")]
+    pub media_listen: Option<SocketAddr>,
+    /// Address put in ICE candidates; required when media_listen is a wildcard.
+    #[arg(long, env = "AULA_MEDIA_ADVERTISE_IP")]
+    pub media_advertise_ip: Option<IpAddr>,
+    /// Remote networks media may flow to, comma separated. Default loopback only.
+    #[arg(long, env = "AULA_MEDIA_ALLOW", value_delimiter = ',')]
+    pub media_allow: Option<Vec<String>>,
+    /// Where the database and secrets live. Default $XDG_DATA_HOME/aula.
+    #[arg(long, env = "AULA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The built web client (ui/dist).
+    #[arg(long, env = "AULA_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
+    /// Base of the links handed out. Default http://<listen>.
+    #[arg(long, env = "AULA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Messages per second a client may send on average.
+    #[arg(long, env = "AULA_RATE_PER_SEC")]
+    pub rate_per_sec: Option<f64>,
+    /// Burst a client may send at once.
+    #[arg(long, env = "AULA_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+    /// Seconds a disconnected member stays in the room before it is dropped.
+    #[arg(long, env = "AULA_DISCONNECT_GRACE_SECS")]
+    pub disconnect_grace_secs: Option<u64>,
+    /// Seconds a join token is valid.
+    #[arg(long, env = "AULA_TOKEN_TTL_SECS")]
+    pub token_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    media_listen: Option<SocketAddr>,
+    media_advertise_ip: Option<IpAddr>,
+    media_allow: Option<Vec<String>>,
+    data_dir: Option<PathBuf>,
+    ui_dir: Option<PathBuf>,
+    public_url: Option<String>,
+    rate_per_sec: Option<f64>,
+    rate_burst: Option<u32>,
+    disconnect_grace_secs: Option<u64>,
+    token_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub media_listen: SocketAddr,
+    pub media_advertise_ip: Option<IpAddr>,
+    pub media_allow: AllowList,
+    pub data_dir: PathBuf,
+    pub ui_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub rate_per_sec: f64,
+    pub rate_burst: u32,
+    pub disconnect_grace_secs: u64,
+    pub token_ttl_secs: u64,
+}
+
+impl Config {
+    /// Safe defaults: loopback only, data under the user's data directory.
+    pub fn defaults() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            media_listen: SocketAddr::from(([127, 0, 0, 1], 7701)),
+            media_advertise_ip: None,
+            media_allow: AllowList::new(IpNet::loopback()),
+            data_dir: default_data_dir(),
+            ui_dir: default_ui_dir(),
+            public_url: None,
+            rate_per_sec: 30.0,
+            rate_burst: 60,
+            disconnect_grace_secs: 120,
+            token_ttl_secs: 12 * 3600,
+        }
+    }
+
+    pub fn load(cli: Cli) -> anyhow::Result<Self> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let d = Config::defaults();
+        let allow = cli.media_allow.or(file.media_allow);
+        let media_allow = match allow {
+            Some(list) => AllowList::new(
+                list.iter()
+                    .map(|s| s.parse::<IpNet>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("parsing media_allow")?,
+            ),
+            None => d.media_allow,
+        };
+        let cfg = Config {
+            listen: cli.listen.or(file.listen).unwrap_or(d.listen),
+            media_listen: cli
+                .media_listen
+                .or(file.media_listen)
+                .unwrap_or(d.media_listen),
+            media_advertise_ip: cli.media_advertise_ip.or(file.media_advertise_ip),
+            media_allow,
+            data_dir: cli.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
+            ui_dir: cli.ui_dir.or(file.ui_dir).unwrap_or(d.ui_dir),
+            public_url: cli.public_url.or(file.public_url),
+            rate_per_sec: cli
+                .rate_per_sec
+                .or(file.rate_per_sec)
+                .unwrap_or(d.rate_per_sec),
+            rate_burst: cli.rate_burst.or(file.rate_burst).unwrap_or(d.rate_burst),
+            disconnect_grace_secs: cli
+                .disconnect_grace_secs
+                .or(file.disconnect_grace_secs)
+                .unwrap_or(d.disconnect_grace_secs),
+            token_ttl_secs: cli
+                .token_ttl_secs
+                .or(file.token_ttl_secs)
+                .unwrap_or(d.token_ttl_secs),
+        };
+        anyhow::ensure!(
+            cfg.rate_per_sec > 0.0 && cfg.rate_per_sec.is_finite(),
+            "rate_per_sec must be positive"
+        );
+        anyhow::ensure!(cfg.token_ttl_secs > 0, "token_ttl_secs must be positive");
+        Ok(cfg)
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("aula");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/aula");
+    }
+    PathBuf::from("aula-data")
+}
+
+fn default_ui_dir() -> PathBuf {
+    let here = Path::new("ui/dist");
+    if here.is_dir() {
+        return here.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/dist")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aula.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nrate_burst = 7\nmedia_allow = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let cli = Cli {
+            config: Some(path.clone()),
+            rate_burst: Some(9),
+            ..Cli::default()
+        };
+        let c = Config::load(cli).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.rate_burst, 9);
+        assert!(c.media_allow.allows("10.1.2.3".parse().unwrap()));
+        assert!(!c.media_allow.allows("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.media_listen, Config::defaults().media_listen);
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aula.toml");
+        std::fs::write(&path, "listn = 3\n").unwrap();
+        let err = Config::load(Cli {
+            config: Some(path.clone()),
+            ..Cli::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("parsing config file"));
+        std::fs::write(&path, "media_allow = [\"nope\"]\n").unwrap();
+        let err = Config::load(Cli {
+            config: Some(path),
+            ..Cli::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("media_allow"));
+    }
+}

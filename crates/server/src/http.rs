@@ -1,0 +1,267 @@
+//! REST endpoints, the WebSocket upgrade, health, metrics and the web client.
+
+use std::sync::Arc;
+
+use aula_proto::{
+    ApiError, ClassCreated, CreateClass, ErrorCode, InviteCreated, JoinGranted, JoinRequest,
+    MemberId, Role,
+};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::auth::{TokenKind, clean_display_name, random_id};
+use crate::storage::ClassRecord;
+use crate::{AppState, conn, now_ms};
+
+/// Invites last a week unless the teacher asks otherwise; at most 30 days.
+const DEFAULT_INVITE_TTL_S: u64 = 7 * 24 * 3600;
+const MAX_INVITE_TTL_S: u64 = 30 * 24 * 3600;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let ui = ServeDir::new(&state.cfg.ui_dir)
+        .fallback(ServeFile::new(state.cfg.ui_dir.join("index.html")));
+    Router::new()
+        .route("/api/classes", post(create_class))
+        .route("/api/classes/{id}/invites", post(create_invite))
+        .route("/api/join", post(join))
+        .route("/ws", get(ws))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .fallback_service(ui)
+        .with_state(state)
+}
+
+pub struct ApiFailure(StatusCode, ErrorCode, String);
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(ApiError {
+                code: self.1,
+                message: self.2,
+            }),
+        )
+            .into_response()
+    }
+}
+
+fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiFailure {
+    ApiFailure(status, code, msg.into())
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
+    b.map(|Json(v)| v).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            e.body_text(),
+        )
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn storage_failure(e: impl std::fmt::Display) -> ApiFailure {
+    tracing::error!("storage: {e}");
+    fail(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal,
+        "storage is unavailable",
+    )
+}
+
+/// Creates a class and returns a teacher link and a student link. Operator key required.
+async fn create_class(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    b: Result<Json<CreateClass>, JsonRejection>,
+) -> Result<Json<ClassCreated>, ApiFailure> {
+    if bearer(&headers) != Some(state.operator_key.as_str()) {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "the operator key is missing or wrong",
+        ));
+    }
+    let req = body(b)?;
+    let title = req.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "title must be 1 to 200 characters",
+        ));
+    }
+    Ok(Json(state.create_class(title).map_err(storage_failure)?))
+}
+
+#[derive(Deserialize, Default)]
+struct InviteRequest {
+    ttl_secs: Option<u64>,
+}
+
+/// Mints a student link. Needs a teacher's join token for that class.
+async fn create_invite(
+    State(state): State<Arc<AppState>>,
+    Path(class_id): Path<String>,
+    headers: HeaderMap,
+    b: Result<Json<InviteRequest>, JsonRejection>,
+) -> Result<Json<InviteCreated>, ApiFailure> {
+    let now_s = now_ms() / 1000;
+    let token = bearer(&headers).ok_or_else(|| {
+        fail(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "a teacher token is required",
+        )
+    })?;
+    let claims = state
+        .tokens
+        .verify(token, TokenKind::Join, now_s)
+        .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    if claims.role != Role::Teacher || claims.cls != class_id {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "only this class's teacher may invite",
+        ));
+    }
+    let ttl = body(b)
+        .unwrap_or_default()
+        .ttl_secs
+        .unwrap_or(DEFAULT_INVITE_TTL_S);
+    if ttl == 0 || ttl > MAX_INVITE_TTL_S {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "ttl_secs must be 1 to 30 days",
+        ));
+    }
+    let (invite, exp) = state.tokens.invite(&class_id, now_s, ttl);
+    Ok(Json(InviteCreated {
+        student_link: state.link("invite", &invite),
+        invite,
+        expires_at_ms: exp * 1000,
+    }))
+}
+
+/// A student link holder picks a name and gets a join token. No account needed.
+async fn join(
+    State(state): State<Arc<AppState>>,
+    b: Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<Json<JoinGranted>, ApiFailure> {
+    let req = body(b)?;
+    let now_s = now_ms() / 1000;
+    let invite = state
+        .tokens
+        .verify(&req.invite, TokenKind::Invite, now_s)
+        .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let name = clean_display_name(&req.name).ok_or_else(|| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "name must be 1 to 64 characters",
+        )
+    })?;
+    if state
+        .storage
+        .class(&invite.cls)
+        .map_err(storage_failure)?
+        .is_none()
+    {
+        return Err(fail(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "this class no longer exists",
+        ));
+    }
+    let member = MemberId(random_id());
+    let (token, exp) = state.tokens.join_token(
+        &invite.cls,
+        &member,
+        Role::Student,
+        &name,
+        now_s,
+        state.cfg.token_ttl_secs,
+    );
+    Ok(Json(JoinGranted {
+        token,
+        member_id: member,
+        class_id: invite.cls,
+        role: Role::Student,
+        expires_at_ms: exp * 1000,
+    }))
+}
+
+async fn ws(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(conn::TRANSPORT_MAX_FRAME)
+        .max_frame_size(conn::TRANSPORT_MAX_FRAME)
+        .on_upgrade(move |socket| conn::serve(state, socket))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.storage.meta("token_secret") {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut text = state.metrics.prometheus();
+    text.push_str(&state.sfu.metrics().prometheus());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+impl AppState {
+    pub fn create_class(&self, title: &str) -> Result<ClassCreated, crate::storage::StorageError> {
+        let now = now_ms();
+        let class = ClassRecord {
+            id: random_id(),
+            title: title.to_owned(),
+            created_at_ms: now,
+        };
+        self.storage.create_class(&class)?;
+        Ok(self.class_links(&class))
+    }
+
+    /// A fresh teacher token and student invite for an existing class.
+    pub fn class_links(&self, class: &ClassRecord) -> ClassCreated {
+        let now_s = now_ms() / 1000;
+        let teacher = MemberId(format!("t{}", &random_id()[1..]));
+        let (teacher_token, _) = self.tokens.join_token(
+            &class.id,
+            &teacher,
+            Role::Teacher,
+            "Teacher",
+            now_s,
+            self.cfg.token_ttl_secs,
+        );
+        let (invite, _) = self.tokens.invite(&class.id, now_s, DEFAULT_INVITE_TTL_S);
+        ClassCreated {
+            class_id: class.id.clone(),
+            title: class.title.clone(),
+            teacher_link: self.link("token", &teacher_token),
+            student_link: self.link("invite", &invite),
+            teacher_token,
+        }
+    }
+
+    pub fn link(&self, param: &str, token: &str) -> String {
+        format!("{}/?{param}={token}", self.public_url.trim_end_matches('/'))
+    }
+}

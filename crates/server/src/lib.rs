@@ -1,0 +1,204 @@
+//! The Aula server: classes and links, signaling over WebSocket, the room actors, the
+//! SFU, storage and the student web client, in one process.
+//!
+//! [`start`] runs it in-process (the teacher app embeds it the same way); the
+//! `aula-server` binary is a thin wrapper.
+
+pub mod auth;
+pub mod config;
+mod conn;
+mod http;
+mod hub;
+mod metrics;
+pub mod rate;
+mod room_actor;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use aula_sfu::{SfuConfig, SfuHandle};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+pub use config::{Cli, Config};
+
+use crate::auth::TokenAuthority;
+use crate::hub::Hub;
+use crate::metrics::ServerMetrics;
+use crate::room_actor::RoomMsg;
+use crate::storage::{SqliteStorage, Storage};
+
+pub struct AppState {
+    pub cfg: Config,
+    pub storage: Arc<dyn Storage>,
+    pub tokens: TokenAuthority,
+    pub sfu: SfuHandle,
+    pub operator_key: String,
+    pub public_url: String,
+    hub: Hub,
+    metrics: ServerMetrics,
+}
+
+/// What a started server tells its caller.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ready {
+    pub http: SocketAddr,
+    pub media: SocketAddr,
+    pub class_id: String,
+    pub teacher_link: String,
+    pub student_link: String,
+    pub teacher_token: String,
+    pub operator_key: String,
+    pub data_dir: String,
+}
+
+pub struct Running {
+    pub ready: Ready,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+    }
+
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Opens storage, starts the SFU and the HTTP server, and makes sure a class exists so
+/// there is always a teacher link and a student link to print.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
+    let db_path = cfg.data_dir.join("aula.db");
+    let storage: Arc<dyn Storage> = Arc::new(
+        SqliteStorage::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
+    );
+    let secret = stored_secret(storage.as_ref(), "token_secret")?;
+    let operator_key = stored_secret(storage.as_ref(), "operator_key")?;
+
+    let (sfu, mut sfu_events) = aula_sfu::start(SfuConfig {
+        bind: cfg.media_listen,
+        advertise_ip: cfg.media_advertise_ip,
+        allowed: cfg.media_allow.clone(),
+    })
+    .context("starting the media server")?;
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.listen))?;
+    let http_addr = listener.local_addr()?;
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let data_dir = cfg.data_dir.display().to_string();
+    if !cfg.ui_dir.join("index.html").is_file() {
+        tracing::warn!(
+            "no web client at {}; build it with `npm --prefix ui run build`",
+            cfg.ui_dir.display()
+        );
+    }
+
+    let state = Arc::new(AppState {
+        cfg,
+        storage,
+        tokens: TokenAuthority::new(secret.as_bytes()),
+        sfu: sfu.clone(),
+        operator_key: operator_key.clone(),
+        public_url,
+        hub: Hub::default(),
+        metrics: ServerMetrics::default(),
+    });
+
+    let class = match state.storage.latest_class().context("reading classes")? {
+        Some(c) => state.class_links(&c),
+        None => state
+            .create_class("My class")
+            .context("creating the first class")?,
+    };
+
+    // SFU events go to the room that owns the peer.
+    let st = state.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = sfu_events.recv().await {
+            let peer = match &ev {
+                aula_sfu::SfuEvent::Offer { peer, .. }
+                | aula_sfu::SfuEvent::Connected { peer }
+                | aula_sfu::SfuEvent::Closed { peer } => *peer,
+            };
+            if let Some(class) = st.hub.class_of_peer(peer) {
+                let _ = st.hub.room(&st, &class).send(RoomMsg::Sfu(ev)).await;
+            }
+        }
+    });
+    // Room timers (disconnect grace) need a clock; the rooms themselves have none.
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            for room in st.hub.all_rooms() {
+                let _ = room.try_send(RoomMsg::Tick);
+            }
+        }
+    });
+
+    let app = http::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("HTTP server stopped: {e}");
+        }
+    });
+    Ok(Running {
+        ready: Ready {
+            http: http_addr,
+            media: sfu.local_addr(),
+            class_id: class.class_id,
+            teacher_link: class.teacher_link,
+            student_link: class.student_link,
+            teacher_token: class.teacher_token,
+            operator_key,
+            data_dir,
+        },
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// A random secret made once and kept, so links survive restarts.
+fn stored_secret(storage: &dyn Storage, key: &str) -> anyhow::Result<String> {
+    if let Some(v) = storage
+        .meta(key)
+        .with_context(|| format!("reading {key}"))?
+    {
+        return Ok(v);
+    }
+    let v: String = (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect();
+    storage
+        .set_meta(key, &v)
+        .with_context(|| format!("storing {key}"))?;
+    Ok(v)
+}

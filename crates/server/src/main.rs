@@ -1,0 +1,35 @@
+use anyhow::Context;
+use aula_server::{Cli, Config};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,str0m=warn,is=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = Config::load(Cli::parse())?;
+    let running = aula_server::start(cfg)
+        .await
+        .context("starting aula-server")?;
+    let r = &running.ready;
+    println!(
+        "Aula is running at http://{}  (media on udp {})",
+        r.http, r.media
+    );
+    println!("  teacher link: {}", r.teacher_link);
+    println!("  student link: {}", r.student_link);
+    println!("  operator key: {}  (POST /api/classes)", r.operator_key);
+    println!("  data:         {}", r.data_dir);
+    // One machine-readable line for scripts and tests.
+    println!("AULA_READY {}", serde_json::to_string(r)?);
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    eprintln!("stopping");
+    running.stop().await;
+    Ok(())
+}

@@ -1,0 +1,580 @@
+//! One task per live class. It owns the pure [`Room`], the class's connections and
+//! their media peers, and is the only writer of the class's event log: every event is
+//! stored, then fanned out, in sequence order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use aula_proto::{
+    ClientMsg, ErrorCode, LeaveReason, MemberId, PROTOCOL_VERSION, Role, RoomEvent, Seq,
+    SequencedEvent, ServerMsg, TrackId,
+};
+use aula_room::{Identity, JoinOutcome, Room};
+use aula_sfu::{PeerId, PeerSpec, SfuEvent};
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{AppState, now_ms};
+
+pub type ConnId = u64;
+
+/// A frame for a connection task to write.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Utf8Bytes),
+}
+
+pub enum RoomMsg {
+    Join {
+        conn: ConnId,
+        who: Identity,
+        resume_from: Option<Seq>,
+        out: mpsc::Sender<Outbound>,
+        kill: oneshot::Sender<(ErrorCode, String)>,
+        reply: oneshot::Sender<Result<(), (ErrorCode, String)>>,
+    },
+    Client {
+        conn: ConnId,
+        msg: ClientMsg,
+    },
+    /// The socket closed without a `leave`.
+    Gone {
+        conn: ConnId,
+    },
+    Sfu(SfuEvent),
+    Tick,
+}
+
+struct Conn {
+    member: MemberId,
+    role: Role,
+    out: mpsc::Sender<Outbound>,
+    kill: Option<oneshot::Sender<(ErrorCode, String)>>,
+    admitted: bool,
+    peer: Option<PeerId>,
+}
+
+pub struct RoomActor {
+    state: Arc<AppState>,
+    room: Room,
+    conns: HashMap<ConnId, Conn>,
+    by_member: HashMap<MemberId, ConnId>,
+    /// Room track → (media peer, transceiver mid), to tell the SFU which track to silence.
+    track_mids: HashMap<TrackId, (PeerId, String)>,
+    session: Option<i64>,
+}
+
+pub fn spawn(state: Arc<AppState>, class_id: String) -> mpsc::Sender<RoomMsg> {
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(async move {
+        let stored = match state.storage.events(&class_id) {
+            Ok(evs) => evs,
+            Err(e) => {
+                tracing::error!(class = %class_id, "cannot read the stored event log, starting empty: {e}");
+                state.metrics.storage_errors.fetch_add(1, Relaxed);
+                Vec::new()
+            }
+        };
+        let restored_from = stored.len();
+        let room = match Room::restore(class_id.clone(), stored, now_ms()) {
+            Ok(room) => room,
+            Err(e) => {
+                tracing::error!(class = %class_id, "stored event log is broken, starting a fresh log: {e}");
+                Room::new(class_id.clone())
+            }
+        };
+        let mut actor = RoomActor {
+            state,
+            room,
+            conns: HashMap::new(),
+            by_member: HashMap::new(),
+            track_mids: HashMap::new(),
+            session: None,
+        };
+        // Events that restoring added (everyone offline) go to storage too, so the log stays whole.
+        if restored_from > 0 {
+            if let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
+                actor.persist(&added);
+            }
+        }
+        actor.run(rx).await;
+    });
+    tx
+}
+
+impl RoomActor {
+    async fn run(&mut self, mut rx: mpsc::Receiver<RoomMsg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                RoomMsg::Join {
+                    conn,
+                    who,
+                    resume_from,
+                    out,
+                    kill,
+                    reply,
+                } => {
+                    let result = self.on_join(conn, who, resume_from, out, kill);
+                    let _ = reply.send(result);
+                }
+                RoomMsg::Client { conn, msg } => self.on_client(conn, msg).await,
+                RoomMsg::Gone { conn } => self.on_gone(conn).await,
+                RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
+                RoomMsg::Tick => {
+                    let grace = self.state.cfg.disconnect_grace_secs * 1000;
+                    let events = self.room.expire_disconnected(now_ms(), grace);
+                    self.commit(events, None).await;
+                }
+            }
+        }
+    }
+
+    fn on_join(
+        &mut self,
+        conn: ConnId,
+        who: Identity,
+        resume_from: Option<Seq>,
+        out: mpsc::Sender<Outbound>,
+        kill: oneshot::Sender<(ErrorCode, String)>,
+    ) -> Result<(), (ErrorCode, String)> {
+        let member = who.id.clone();
+        let role = who.role;
+        let (outcome, events) = self
+            .room
+            .join(now_ms(), who)
+            .map_err(|e| (e.code(), e.to_string()))?;
+        // One live connection per member: a second tab or a reconnect replaces the first.
+        if let Some(old) = self.by_member.remove(&member) {
+            if let Some(mut c) = self.conns.remove(&old) {
+                self.close_peer(&mut c);
+                if let Some(k) = c.kill.take() {
+                    let _ = k.send((
+                        ErrorCode::Replaced,
+                        "this member joined from another connection".into(),
+                    ));
+                }
+            }
+        }
+        if self.session.is_none() {
+            self.session = self
+                .state
+                .storage
+                .start_session(self.room.class_id(), now_ms())
+                .ok();
+        }
+        let admitted = matches!(outcome, JoinOutcome::Admitted { .. });
+        self.conns.insert(
+            conn,
+            Conn {
+                member: member.clone(),
+                role,
+                out,
+                kill: Some(kill),
+                admitted,
+                peer: None,
+            },
+        );
+        self.by_member.insert(member.clone(), conn);
+        self.persist(&events);
+        if let Some(info) = self.room.member(&member).cloned() {
+            if let Err(e) = self
+                .state
+                .storage
+                .record_member(self.room.class_id(), &info)
+            {
+                tracing::warn!("recording member: {e}");
+            }
+        }
+        if admitted {
+            self.welcome(conn, resume_from);
+        } else {
+            self.send(conn, &ServerMsg::Waiting);
+        }
+        self.fan_out(&events, Some(conn));
+        Ok(())
+    }
+
+    /// Sends `welcome`, then the missed events when the client can resume.
+    fn welcome(&mut self, conn: ConnId, resume_from: Option<Seq>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let Some(you) = self.room.member(&c.member).cloned() else {
+            return;
+        };
+        let missed = resume_from.and_then(|s| self.room.events_since(s).ok().map(|evs| (s, evs)));
+        match missed {
+            Some((from, evs)) => {
+                self.send(
+                    conn,
+                    &ServerMsg::Welcome {
+                        v: PROTOCOL_VERSION,
+                        you,
+                        snapshot: None,
+                        resumed_from: Some(from),
+                    },
+                );
+                for ev in evs {
+                    self.send(conn, &ServerMsg::Event(ev));
+                }
+            }
+            None => {
+                let snapshot = Some(self.room.snapshot());
+                self.send(
+                    conn,
+                    &ServerMsg::Welcome {
+                        v: PROTOCOL_VERSION,
+                        you,
+                        snapshot,
+                        resumed_from: None,
+                    },
+                );
+            }
+        }
+    }
+
+    async fn on_client(&mut self, conn: ConnId, msg: ClientMsg) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let member = c.member.clone();
+        let admitted = c.admitted;
+        if !admitted && !matches!(msg, ClientMsg::Leave) {
+            self.error(
+                conn,
+                ErrorCode::Forbidden,
+                "waiting for a teacher to admit you",
+                None,
+            );
+            return;
+        }
+        match msg {
+            ClientMsg::Command { id, command } => {
+                match self.room.apply(now_ms(), &member, &id, command) {
+                    Ok(applied) => {
+                        self.commit(applied.events, None).await;
+                        self.send(
+                            conn,
+                            &ServerMsg::Ack {
+                                id,
+                                duplicate: applied.duplicate,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::info!(member = %member.0, code = e.code().as_str(), "command refused: {e}");
+                        self.error(conn, e.code(), &e.to_string(), Some(id));
+                    }
+                }
+            }
+            ClientMsg::Offer { sdp, tracks } => self.on_offer(conn, member, sdp, tracks).await,
+            ClientMsg::Answer { sdp } => {
+                let Some(peer) = self.conns.get(&conn).and_then(|c| c.peer) else {
+                    self.error(
+                        conn,
+                        ErrorCode::MediaRejected,
+                        "no media session to answer for",
+                        None,
+                    );
+                    return;
+                };
+                if let Err(e) = self.state.sfu.answer(peer, sdp).await {
+                    tracing::info!(member = %member.0, "answer refused: {e}");
+                    self.error(conn, ErrorCode::MediaRejected, &e.to_string(), None);
+                }
+            }
+            ClientMsg::Leave => {
+                let events = self.room.leave(now_ms(), &member);
+                if let Some(mut c) = self.conns.remove(&conn) {
+                    self.by_member.remove(&c.member);
+                    self.close_peer(&mut c);
+                }
+                self.commit(events, None).await;
+                self.end_session_if_empty();
+            }
+            ClientMsg::Hello { .. } => self.error(
+                conn,
+                ErrorCode::BadMessage,
+                "hello was already received",
+                None,
+            ),
+            // Answered by the connection task; never reaches the room.
+            ClientMsg::Ping { .. } => {}
+        }
+    }
+
+    async fn on_offer(
+        &mut self,
+        conn: ConnId,
+        member: MemberId,
+        sdp: String,
+        tracks: Vec<aula_proto::PublishedTrack>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let role = c.role;
+        if role == Role::Observer && !tracks.is_empty() {
+            self.error(
+                conn,
+                ErrorCode::Forbidden,
+                "an observer may not publish",
+                None,
+            );
+            return;
+        }
+        if let Some(old) = c.peer.take() {
+            self.state.sfu.close(old).await;
+            self.state.hub.forget_peer(old);
+        }
+        let peer = self.state.hub.next_peer_id();
+        let spec = PeerSpec {
+            peer,
+            room: self.room.class_id().to_owned(),
+            member: member.0.clone(),
+            may_publish: role != Role::Observer,
+        };
+        self.state.hub.remember_peer(peer, self.room.class_id());
+        match self.state.sfu.open(spec, sdp).await {
+            Ok(answer) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.peer = Some(peer);
+                }
+                self.send(conn, &ServerMsg::Answer { sdp: answer });
+                let list: Vec<(String, aula_proto::TrackKind)> =
+                    tracks.iter().map(|t| (t.mid.clone(), t.kind)).collect();
+                match self.room.set_published_tracks(now_ms(), &member, &list) {
+                    Ok(events) => {
+                        self.track_mids.retain(|_, (p, _)| *p != peer);
+                        for t in &tracks {
+                            self.track_mids.insert(
+                                aula_room::track_id(&member, &t.mid),
+                                (peer, t.mid.clone()),
+                            );
+                        }
+                        self.commit(events, None).await;
+                    }
+                    Err(e) => self.error(conn, e.code(), &e.to_string(), None),
+                }
+            }
+            Err(e) => {
+                self.state.hub.forget_peer(peer);
+                tracing::info!(member = %member.0, "offer refused: {e}");
+                self.error(conn, ErrorCode::MediaRejected, &e.to_string(), None);
+            }
+        }
+    }
+
+    async fn on_gone(&mut self, conn: ConnId) {
+        let Some(mut c) = self.conns.remove(&conn) else {
+            return;
+        };
+        if self.by_member.get(&c.member) == Some(&conn) {
+            self.by_member.remove(&c.member);
+        }
+        self.close_peer(&mut c);
+        let now = now_ms();
+        let mut events = self
+            .room
+            .set_published_tracks(now, &c.member, &[])
+            .unwrap_or_default();
+        events.extend(self.room.disconnect(now, &c.member));
+        self.commit(events, None).await;
+        self.end_session_if_empty();
+    }
+
+    async fn on_sfu(&mut self, ev: SfuEvent) {
+        match ev {
+            SfuEvent::Offer { peer, sdp } => {
+                if let Some(conn) = self.conn_of_peer(peer) {
+                    self.send(conn, &ServerMsg::Offer { sdp });
+                }
+            }
+            SfuEvent::Connected { .. } => {}
+            SfuEvent::Closed { peer } => {
+                self.state.hub.forget_peer(peer);
+                let Some(conn) = self.conn_of_peer(peer) else {
+                    return;
+                };
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                c.peer = None;
+                let member = c.member.clone();
+                let events = self
+                    .room
+                    .set_published_tracks(now_ms(), &member, &[])
+                    .unwrap_or_default();
+                self.commit(events, None).await;
+                // The client learns its media is gone and offers again.
+                self.error(
+                    conn,
+                    ErrorCode::MediaRejected,
+                    "the media connection was lost",
+                    None,
+                );
+            }
+        }
+    }
+
+    fn conn_of_peer(&self, peer: PeerId) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.peer == Some(peer))
+            .map(|(id, _)| *id)
+    }
+
+    fn close_peer(&mut self, c: &mut Conn) {
+        if let Some(peer) = c.peer.take() {
+            let sfu = self.state.sfu.clone();
+            self.state.hub.forget_peer(peer);
+            self.track_mids.retain(|_, (p, _)| *p != peer);
+            tokio::spawn(async move { sfu.close(peer).await });
+        }
+    }
+
+    fn end_session_if_empty(&mut self) {
+        if self.conns.is_empty() {
+            if let Some(id) = self.session.take() {
+                if let Err(e) = self.state.storage.end_session(id, now_ms()) {
+                    tracing::warn!("ending session: {e}");
+                }
+            }
+        }
+    }
+
+    /// Stores, fans out, then acts on events the room produced.
+    async fn commit(&mut self, events: Vec<SequencedEvent>, except: Option<ConnId>) {
+        if events.is_empty() {
+            return;
+        }
+        self.persist(&events);
+        self.fan_out(&events, except);
+        self.effects(&events).await;
+    }
+
+    fn persist(&self, events: &[SequencedEvent]) {
+        if let Err(e) = self
+            .state
+            .storage
+            .append_events(self.room.class_id(), events)
+        {
+            // The room goes on from memory; clients still get every event.
+            self.state.metrics.storage_errors.fetch_add(1, Relaxed);
+            tracing::error!(class = self.room.class_id(), "storing events failed: {e}");
+        }
+    }
+
+    fn fan_out(&mut self, events: &[SequencedEvent], except: Option<ConnId>) {
+        for ev in events {
+            let frame = encode(&ServerMsg::Event(ev.clone()));
+            let targets: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(id, c)| c.admitted && Some(**id) != except)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in targets {
+                self.push(id, Outbound::Frame(frame.clone()));
+            }
+        }
+    }
+
+    async fn effects(&mut self, events: &[SequencedEvent]) {
+        for ev in events {
+            match &ev.event {
+                RoomEvent::TrackStateChanged { track, enabled, .. } => {
+                    if let Some((peer, mid)) = self.track_mids.get(track).cloned() {
+                        self.state.sfu.set_track_enabled(peer, mid, *enabled).await;
+                    }
+                }
+                RoomEvent::TrackUnpublished { track } => {
+                    self.track_mids.remove(track);
+                }
+                RoomEvent::MemberLeft { member, reason } => {
+                    let Some(conn) = self.by_member.remove(member) else {
+                        continue;
+                    };
+                    let Some(mut c) = self.conns.remove(&conn) else {
+                        continue;
+                    };
+                    self.close_peer(&mut c);
+                    let (code, why) = match reason {
+                        LeaveReason::Removed => {
+                            (ErrorCode::Removed, "a teacher removed you from the class")
+                        }
+                        LeaveReason::TimedOut | LeaveReason::Left => continue,
+                    };
+                    if let Some(k) = c.kill.take() {
+                        let _ = k.send((code, why.into()));
+                    }
+                }
+                RoomEvent::WaitingResolved { member, admitted } => {
+                    let Some(conn) = self.by_member.get(member).copied() else {
+                        continue;
+                    };
+                    if *admitted {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.admitted = true;
+                        }
+                        self.welcome(conn, None);
+                    } else if let Some(mut c) = self.conns.remove(&conn) {
+                        self.by_member.remove(member);
+                        if let Some(k) = c.kill.take() {
+                            let _ =
+                                k.send((ErrorCode::Denied, "a teacher did not let you in".into()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.end_session_if_empty();
+    }
+
+    fn error(
+        &mut self,
+        conn: ConnId,
+        code: ErrorCode,
+        message: &str,
+        id: Option<aula_proto::CommandId>,
+    ) {
+        self.state.metrics.count_error(code);
+        self.send(
+            conn,
+            &ServerMsg::Error {
+                code,
+                message: message.to_owned(),
+                id,
+            },
+        );
+    }
+
+    fn send(&mut self, conn: ConnId, msg: &ServerMsg) {
+        self.push(conn, Outbound::Frame(encode(msg)));
+    }
+
+    /// Never waits: a connection whose queue is full is closed and catches up from the
+    /// event log when it reconnects, so one slow client never holds the room back.
+    fn push(&mut self, conn: ConnId, out: Outbound) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.out.try_send(out).is_err() {
+            self.state.metrics.lagging_disconnects.fetch_add(1, Relaxed);
+            tracing::info!(member = %c.member.0, "outbound queue full; closing the connection");
+            if let Some(k) = c.kill.take() {
+                let _ = k.send((
+                    ErrorCode::RateLimited,
+                    "too far behind; reconnect to catch up".into(),
+                ));
+            }
+        }
+    }
+}
+
+pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
+    // ServerMsg holds only strings, numbers and enums: serialising cannot fail.
+    Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_default())
+}

@@ -1,0 +1,343 @@
+//! Where classes, sessions, members and every room's event log are kept.
+//!
+//! The rooms talk to [`Storage`] only, so another engine (PostgreSQL) can come without
+//! touching them. [`SqliteStorage`] is the embedded default.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use aula_proto::{MemberInfo, Role, SequencedEvent};
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("stored event of class {class} at seq {seq} is unreadable: {source}")]
+    Corrupt {
+        class: String,
+        seq: u64,
+        source: serde_json::Error,
+    },
+    #[error("the database lock was poisoned by a panic")]
+    Poisoned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassRecord {
+    pub id: String,
+    pub title: String,
+    pub created_at_ms: u64,
+}
+
+pub trait Storage: Send + Sync + 'static {
+    fn create_class(&self, class: &ClassRecord) -> Result<(), StorageError>;
+    fn class(&self, id: &str) -> Result<Option<ClassRecord>, StorageError>;
+    fn latest_class(&self) -> Result<Option<ClassRecord>, StorageError>;
+    fn append_events(&self, class_id: &str, events: &[SequencedEvent]) -> Result<(), StorageError>;
+    fn events(&self, class_id: &str) -> Result<Vec<SequencedEvent>, StorageError>;
+    fn record_member(&self, class_id: &str, member: &MemberInfo) -> Result<(), StorageError>;
+    fn start_session(&self, class_id: &str, at_ms: u64) -> Result<i64, StorageError>;
+    fn end_session(&self, session_id: i64, at_ms: u64) -> Result<(), StorageError>;
+    fn meta(&self, key: &str) -> Result<Option<String>, StorageError>;
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError>;
+}
+
+/// Forward-only migrations; `PRAGMA user_version` says how many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE classes (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    class_id TEXT NOT NULL REFERENCES classes(id),
+    started_at_ms INTEGER NOT NULL,
+    ended_at_ms INTEGER
+);
+CREATE TABLE members (
+    class_id TEXT NOT NULL REFERENCES classes(id),
+    member_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    first_joined_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE TABLE events (
+    class_id TEXT NOT NULL REFERENCES classes(id),
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (class_id, seq)
+) WITHOUT ROWID;
+"#];
+
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStorage {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StorageError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // WAL with NORMAL survives a process crash; only a power cut may lose the last
+        // transactions, which the clients still hold and replay.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.conn.lock().map_err(|_| StorageError::Poisoned)?;
+        f(&mut conn)
+    }
+}
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Teacher => "teacher",
+        Role::Student => "student",
+        Role::Observer => "observer",
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn create_class(&self, c: &ClassRecord) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO classes (id, title, created_at_ms) VALUES (?1, ?2, ?3)",
+                params![c.id, c.title, c.created_at_ms as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn class(&self, id: &str) -> Result<Option<ClassRecord>, StorageError> {
+        self.with(|db| {
+            Ok(db
+                .query_row(
+                    "SELECT id, title, created_at_ms FROM classes WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok(ClassRecord {
+                            id: r.get(0)?,
+                            title: r.get(1)?,
+                            created_at_ms: r.get::<_, i64>(2)? as u64,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn latest_class(&self) -> Result<Option<ClassRecord>, StorageError> {
+        self.with(|db| {
+            Ok(db
+                .query_row(
+                    "SELECT id, title, created_at_ms FROM classes ORDER BY created_at_ms DESC, rowid DESC LIMIT 1",
+                    [],
+                    |r| Ok(ClassRecord { id: r.get(0)?, title: r.get(1)?, created_at_ms: r.get::<_, i64>(2)? as u64 }),
+                )
+                .optional()?)
+        })
+    }
+
+    fn append_events(&self, class_id: &str, events: &[SequencedEvent]) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.with(|db| {
+            let tx = db.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO events (class_id, seq, at_ms, body) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for ev in events {
+                    let body = serde_json::to_string(&ev.event).map_err(|source| {
+                        StorageError::Corrupt {
+                            class: class_id.to_owned(),
+                            seq: ev.seq.0,
+                            source,
+                        }
+                    })?;
+                    stmt.execute(params![class_id, ev.seq.0 as i64, ev.at_ms as i64, body])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn events(&self, class_id: &str) -> Result<Vec<SequencedEvent>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT seq, at_ms, body FROM events WHERE class_id = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([class_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, at_ms, body) = row?;
+                let event =
+                    serde_json::from_str(&body).map_err(|source| StorageError::Corrupt {
+                        class: class_id.to_owned(),
+                        seq,
+                        source,
+                    })?;
+                out.push(SequencedEvent {
+                    seq: aula_proto::Seq(seq),
+                    at_ms,
+                    event,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn record_member(&self, class_id: &str, m: &MemberInfo) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO members (class_id, member_id, name, role, first_joined_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (class_id, member_id) DO UPDATE SET name = excluded.name",
+                params![class_id, m.id.0, m.name, role_str(m.role), m.joined_at_ms as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn start_session(&self, class_id: &str, at_ms: u64) -> Result<i64, StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO sessions (class_id, started_at_ms) VALUES (?1, ?2)",
+                params![class_id, at_ms as i64],
+            )?;
+            Ok(db.last_insert_rowid())
+        })
+    }
+
+    fn end_session(&self, session_id: i64, at_ms: u64) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE sessions SET ended_at_ms = ?2 WHERE id = ?1",
+                params![session_id, at_ms as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
+        self.with(|db| {
+            Ok(db
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aula_proto::{MemberId, RoomEvent, Seq};
+
+    #[test]
+    fn events_round_trip_in_order() {
+        let s = SqliteStorage::in_memory().unwrap();
+        s.create_class(&ClassRecord {
+            id: "c".into(),
+            title: "T".into(),
+            created_at_ms: 1,
+        })
+        .unwrap();
+        let evs: Vec<SequencedEvent> = (1..=3)
+            .map(|i| SequencedEvent {
+                seq: Seq(i),
+                at_ms: i * 10,
+                event: RoomEvent::PresenceChanged {
+                    member: MemberId("m".into()),
+                    connected: i % 2 == 0,
+                },
+            })
+            .collect();
+        s.append_events("c", &evs[..2]).unwrap();
+        s.append_events("c", &evs[2..]).unwrap();
+        assert_eq!(s.events("c").unwrap(), evs);
+        // The same seq twice is refused, whole batch or nothing.
+        assert!(s.append_events("c", &evs[2..]).is_err());
+        assert_eq!(s.events("c").unwrap().len(), 3);
+        assert!(s.events("other").unwrap().is_empty());
+    }
+
+    #[test]
+    fn migrations_run_once_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aula.db");
+        {
+            let s = SqliteStorage::open(&path).unwrap();
+            s.set_meta("k", "v1").unwrap();
+            s.set_meta("k", "v2").unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.meta("k").unwrap().as_deref(), Some("v2"));
+        let conn = s.conn.lock().unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn events_need_an_existing_class() {
+        let s = SqliteStorage::in_memory().unwrap();
+        let ev = SequencedEvent {
+            seq: Seq(1),
+            at_ms: 0,
+            event: RoomEvent::PresenceChanged {
+                member: MemberId("m".into()),
+                connected: true,
+            },
+        };
+        assert!(s.append_events("ghost", &[ev]).is_err());
+    }
+}
