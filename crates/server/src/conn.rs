@@ -107,6 +107,15 @@ async fn session(
     let mut limiter = RateLimiter::new(state.cfg.rate_per_sec, state.cfg.rate_burst, now_ms());
     let outcome = loop {
         tokio::select! {
+            // A kill must win over the closed queue that comes with it, so the client
+            // learns why it was closed.
+            biased;
+            kill = &mut kill_rx => {
+                match kill {
+                    Ok((code, why)) => break Err((code, why)),
+                    Err(_) => break Ok(()),
+                }
+            }
             out = out_rx.recv() => match out {
                 Some(Outbound::Frame(f)) => {
                     if sink.send(Message::Text(f)).await.is_err() {
@@ -115,12 +124,6 @@ async fn session(
                 }
                 None => break Ok(()),
             },
-            kill = &mut kill_rx => {
-                match kill {
-                    Ok((code, why)) => break Err((code, why)),
-                    Err(_) => break Ok(()),
-                }
-            }
             incoming = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => {
                 let frame = match incoming {
                     Err(_) => break Ok(()),

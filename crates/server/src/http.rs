@@ -59,11 +59,17 @@ fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiFailu
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
     b.map(|Json(v)| v).map_err(|e| {
-        fail(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            e.body_text(),
-        )
+        let text = e.body_text();
+        // axum reports an over-limit body as a generic buffering failure.
+        if text.contains("length limit") {
+            fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::MessageTooLarge,
+                text,
+            )
+        } else {
+            fail(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, text)
+        }
     })
 }
 

@@ -1,0 +1,616 @@
+//! aula-server over real sockets on 127.0.0.1:0: auth, roles, bad input, flood
+//! control and resume. Media is covered by the browser end-to-end suite.
+
+use std::time::Duration;
+
+use aula_proto::*;
+use aula_server::auth::TokenAuthority;
+use aula_server::storage::{SqliteStorage, Storage};
+use aula_server::{Config, Running};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Server {
+    running: Running,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::defaults();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.media_listen = "127.0.0.1:0".parse().unwrap();
+    cfg.data_dir = dir.path().to_path_buf();
+    tweak(&mut cfg);
+    let running = aula_server::start(cfg).await.unwrap();
+    Server {
+        running,
+        dir,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    fn base(&self) -> String {
+        format!("http://{}", self.running.ready.http)
+    }
+
+    fn invite(&self) -> String {
+        self.running
+            .ready
+            .student_link
+            .split("invite=")
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn student_token(&self, name: &str) -> String {
+        let r: JoinGranted = self
+            .http
+            .post(format!("{}/api/join", self.base()))
+            .json(&JoinRequest {
+                invite: self.invite(),
+                name: name.into(),
+            })
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r.token
+    }
+
+    fn authority(&self) -> TokenAuthority {
+        let s = SqliteStorage::open(&self.dir.path().join("aula.db")).unwrap();
+        TokenAuthority::new(s.meta("token_secret").unwrap().unwrap().as_bytes())
+    }
+
+    async fn ws(&self) -> Ws {
+        let url = format!("ws://{}/ws", self.running.ready.http);
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    }
+
+    /// Connects and says hello; returns the socket and the first answer.
+    async fn hello(&self, token: &str, resume_from: Option<u64>) -> (Ws, Value) {
+        let mut ws = self.ws().await;
+        send(
+            &mut ws,
+            json!({"type": "hello", "v": 1, "token": token, "resume_from": resume_from}),
+        )
+        .await;
+        let first = recv(&mut ws).await;
+        (ws, first)
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s");
+        match msg {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(_))) | None => return json!({"type": "closed"}),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return json!({"type": "closed", "error": e.to_string()}),
+        }
+    }
+}
+
+/// Reads until a message of `ty` arrives, returning it and everything before it.
+async fn until(ws: &mut Ws, ty: &str) -> (Value, Vec<Value>) {
+    let mut before = Vec::new();
+    for _ in 0..200 {
+        let m = recv(ws).await;
+        if m["type"] == ty {
+            return (m, before);
+        }
+        assert_ne!(
+            m["type"], "closed",
+            "closed while waiting for {ty}: {before:?}"
+        );
+        before.push(m);
+    }
+    panic!("no {ty} in 200 messages");
+}
+
+async fn command(ws: &mut Ws, id: &str, cmd: Value) -> Value {
+    send(ws, json!({"type": "command", "id": id, "command": cmd})).await;
+    loop {
+        let m = recv(ws).await;
+        if (m["type"] == "ack" || m["type"] == "error") && m["id"] == id {
+            return m;
+        }
+        assert_ne!(m["type"], "closed");
+    }
+}
+
+#[tokio::test]
+async fn teacher_and_student_join_and_see_each_other() {
+    let s = server(|_| {}).await;
+    let (mut t, w) = s.hello(&s.running.ready.teacher_token, None).await;
+    assert_eq!(w["type"], "welcome");
+    assert_eq!(w["you"]["role"], "teacher");
+    let (_st, w2) = s.hello(&s.student_token("Sam").await, None).await;
+    assert_eq!(w2["you"]["role"], "student");
+    assert_eq!(w2["you"]["name"], "Sam");
+    let members = w2["snapshot"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    let (ev, _) = until(&mut t, "event").await;
+    assert_eq!(ev["event"]["kind"], "member_joined");
+    assert_eq!(ev["event"]["member"]["name"], "Sam");
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_codes() {
+    let s = server(|_| {}).await;
+    let (_, e) = s.hello("not-a-token", None).await;
+    assert_eq!(e["code"], "invalid_token");
+    let forged = TokenAuthority::new(b"someone else's secret");
+    let (tok, _) = forged.join_token(
+        &s.running.ready.class_id,
+        &MemberId("x".into()),
+        Role::Teacher,
+        "Eve",
+        1,
+        10_000_000_000,
+    );
+    let (_, e) = s.hello(&tok, None).await;
+    assert_eq!(e["code"], "invalid_token");
+    let (expired, _) = s.authority().join_token(
+        &s.running.ready.class_id,
+        &MemberId("x".into()),
+        Role::Teacher,
+        "Old",
+        1000,
+        60,
+    );
+    let (_, e) = s.hello(&expired, None).await;
+    assert_eq!(e["code"], "token_expired");
+    // An invite is not a join token.
+    let (_, e) = s.hello(&s.invite(), None).await;
+    assert_eq!(e["code"], "invalid_token");
+    // Wrong version and no hello.
+    let mut ws = s.ws().await;
+    send(&mut ws, json!({"type": "hello", "v": 99, "token": "x"})).await;
+    assert_eq!(recv(&mut ws).await["code"], "unsupported_version");
+    let mut ws = s.ws().await;
+    send(&mut ws, json!({"type": "ping", "t": 1.0})).await;
+    assert_eq!(recv(&mut ws).await["code"], "hello_required");
+}
+
+#[tokio::test]
+async fn rest_api_checks_roles_and_input() {
+    let s = server(|_| {}).await;
+    let http = &s.http;
+    let r = http
+        .post(format!("{}/api/classes", s.base()))
+        .json(&json!({"title": "Maths"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(format!("{}/api/classes", s.base()))
+        .bearer_auth(&s.running.ready.operator_key)
+        .json(&json!({"title": "Maths"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let created: ClassCreated = r.json().await.unwrap();
+    assert_eq!(created.title, "Maths");
+    // The new teacher may invite to its class, not to another one.
+    let url = format!("{}/api/classes/{}/invites", s.base(), created.class_id);
+    let r = http
+        .post(&url)
+        .bearer_auth(&created.teacher_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let other = format!(
+        "{}/api/classes/{}/invites",
+        s.base(),
+        s.running.ready.class_id
+    );
+    let r = http
+        .post(&other)
+        .bearer_auth(&created.teacher_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let student = s.student_token("Sam").await;
+    let r = http
+        .post(&other)
+        .bearer_auth(&student)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: ApiError = r.json().await.unwrap();
+    assert_eq!(body.code, ErrorCode::Forbidden);
+    // Bad bodies and names.
+    let r = http
+        .post(format!("{}/api/join", s.base()))
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .post(format!("{}/api/join", s.base()))
+        .json(&json!({"invite": s.invite(), "name": "  "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<ApiError>().await.unwrap().code,
+        ErrorCode::InvalidRequest
+    );
+    let huge = "x".repeat(100_000);
+    let r = http
+        .post(format!("{}/api/join", s.base()))
+        .json(&json!({"invite": huge, "name": "a"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, 413, "{}", r.text().await.unwrap());
+    assert_eq!(
+        http.get(format!("{}/healthz", s.base()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http
+        .get(format!("{}/metrics", s.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("aula_sfu_datagrams_in_total"));
+    assert!(metrics.contains("aula_connections"));
+}
+
+#[tokio::test]
+async fn bad_frames_get_codes_and_the_connection_survives() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    t.send(Message::text("{not json")).await.unwrap();
+    assert_eq!(until(&mut t, "error").await.0["code"], "bad_message");
+    send(&mut t, json!({"type": "teleport"})).await;
+    assert_eq!(until(&mut t, "error").await.0["code"], "unknown_type");
+    t.send(Message::text(format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(70_000)
+    )))
+    .await
+    .unwrap();
+    assert_eq!(until(&mut t, "error").await.0["code"], "message_too_large");
+    send(&mut t, json!({"type": "command", "id": "c", "command": {"kind": "mute_member", "member": "nobody"}})).await;
+    assert_eq!(until(&mut t, "error").await.0["code"], "unknown_member");
+    send(
+        &mut t,
+        json!({"type": "offer", "sdp": "garbage", "tracks": []}),
+    )
+    .await;
+    assert_eq!(until(&mut t, "error").await.0["code"], "media_rejected");
+    // Still alive and in order.
+    send(&mut t, json!({"type": "ping", "t": 5.0})).await;
+    assert_eq!(until(&mut t, "pong").await.0["t"], 5.0);
+}
+
+#[tokio::test]
+async fn students_cannot_moderate_and_nothing_changes() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let (mut a, wa) = s.hello(&s.student_token("Ana").await, None).await;
+    let (_b, wb) = s.hello(&s.student_token("Ben").await, None).await;
+    let ben = wb["you"]["id"].as_str().unwrap().to_owned();
+    let seq_before = wb["snapshot"]["seq"].as_u64().unwrap();
+    for (i, cmd) in [
+        json!({"kind": "set_locked", "locked": true}),
+        json!({"kind": "remove_member", "member": ben}),
+        json!({"kind": "mute_member", "member": ben}),
+        json!({"kind": "set_waiting_room", "enabled": true}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = command(&mut a, &format!("x{i}"), cmd).await;
+        assert_eq!(r["type"], "error");
+        assert_eq!(r["code"], "forbidden");
+    }
+    assert!(wa["you"]["role"] == "student");
+    // The teacher's view: nothing happened after Ben joined.
+    let r = command(
+        &mut t,
+        "probe",
+        json!({"kind": "set_locked", "locked": false}),
+    )
+    .await;
+    assert_eq!(r["type"], "ack");
+    let (_, late) = s.hello(&s.student_token("Cy").await, None).await;
+    let snap = &late["snapshot"];
+    assert_eq!(snap["settings"]["locked"], false);
+    assert_eq!(snap["members"].as_array().unwrap().len(), 4);
+    // Only Cy's own join was added since Ben's snapshot.
+    assert_eq!(snap["seq"].as_u64().unwrap(), seq_before + 1);
+}
+
+#[tokio::test]
+async fn locked_room_and_waiting_room() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    assert_eq!(
+        command(&mut t, "1", json!({"kind": "set_locked", "locked": true})).await["type"],
+        "ack"
+    );
+    let (_, e) = s.hello(&s.student_token("Late").await, None).await;
+    assert_eq!(e["code"], "room_locked");
+    command(&mut t, "2", json!({"kind": "set_locked", "locked": false})).await;
+    command(
+        &mut t,
+        "3",
+        json!({"kind": "set_waiting_room", "enabled": true}),
+    )
+    .await;
+    let (mut w, first) = s.hello(&s.student_token("Wendy").await, None).await;
+    assert_eq!(first["type"], "waiting");
+    let (knock, _) = until(&mut t, "event").await;
+    let knock = if knock["event"]["kind"] == "member_waiting" {
+        knock
+    } else {
+        until(&mut t, "event").await.0
+    };
+    assert_eq!(knock["event"]["kind"], "member_waiting");
+    let wendy = knock["event"]["member"]["id"].as_str().unwrap().to_owned();
+    // A waiting student can do nothing.
+    send(
+        &mut w,
+        json!({"type": "command", "id": "w", "command": {"kind": "set_locked", "locked": true}}),
+    )
+    .await;
+    assert_eq!(recv(&mut w).await["code"], "forbidden");
+    assert_eq!(
+        command(&mut t, "4", json!({"kind": "admit", "member": wendy})).await["type"],
+        "ack"
+    );
+    let (welcome, _) = until(&mut w, "welcome").await;
+    assert_eq!(welcome["you"]["id"], wendy.as_str());
+    // Denied students are told and closed.
+    let (mut d, _) = s.hello(&s.student_token("Dan").await, None).await;
+    let (knock, _) = until(&mut t, "event").await;
+    let dan = knock["event"]["member"]["id"].as_str().unwrap().to_owned();
+    command(&mut t, "5", json!({"kind": "deny", "member": dan})).await;
+    assert_eq!(until(&mut d, "error").await.0["code"], "denied");
+}
+
+#[tokio::test]
+async fn removed_student_is_closed_and_cannot_return() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let token = s.student_token("Rex").await;
+    let (mut r, w) = s.hello(&token, None).await;
+    let rex = w["you"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        command(
+            &mut t,
+            "rm",
+            json!({"kind": "remove_member", "member": rex})
+        )
+        .await["type"],
+        "ack"
+    );
+    assert_eq!(until(&mut r, "error").await.0["code"], "removed");
+    let (_, again) = s.hello(&token, None).await;
+    assert_eq!(again["code"], "removed");
+}
+
+#[tokio::test]
+async fn retried_command_ids_apply_once() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let first = command(
+        &mut t,
+        "same",
+        json!({"kind": "set_locked", "locked": true}),
+    )
+    .await;
+    assert_eq!(first["duplicate"], false);
+    command(
+        &mut t,
+        "other",
+        json!({"kind": "set_locked", "locked": false}),
+    )
+    .await;
+    let again = command(
+        &mut t,
+        "same",
+        json!({"kind": "set_locked", "locked": true}),
+    )
+    .await;
+    assert_eq!(again["type"], "ack");
+    assert_eq!(again["duplicate"], true);
+    let (_, late) = s.hello(&s.student_token("Q").await, None).await;
+    assert_eq!(late["snapshot"]["settings"]["locked"], false);
+}
+
+#[tokio::test]
+async fn resume_delivers_exactly_the_missed_events() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let token = s.student_token("Res").await;
+    let (st, w) = s.hello(&token, None).await;
+    let seen = w["snapshot"]["seq"].as_u64().unwrap();
+    drop(st);
+    // Things happen while the student is away.
+    // Six toggles, ending unlocked so that "Other" may join.
+    for i in 0..6 {
+        command(
+            &mut t,
+            &format!("l{i}"),
+            json!({"kind": "set_locked", "locked": i % 2 == 0}),
+        )
+        .await;
+    }
+    let (_o, _) = s.hello(&s.student_token("Other").await, None).await;
+    let (mut st, w) = s.hello(&token, Some(seen)).await;
+    assert_eq!(w["type"], "welcome");
+    assert!(w["snapshot"].is_null());
+    assert_eq!(w["resumed_from"], seen);
+    // Read everything up to a marker command of our own.
+    command(
+        &mut t,
+        "marker",
+        json!({"kind": "set_waiting_room", "enabled": true}),
+    )
+    .await;
+    let mut seqs = Vec::new();
+    loop {
+        let m = recv(&mut st).await;
+        assert_ne!(m["type"], "closed");
+        if m["type"] == "event" {
+            seqs.push(m["seq"].as_u64().unwrap());
+            if m["event"]["kind"] == "settings_changed"
+                && m["event"]["settings"]["waiting_room"] == true
+            {
+                break;
+            }
+        }
+    }
+    let expected: Vec<u64> = (seen + 1..=*seqs.last().unwrap()).collect();
+    assert_eq!(
+        seqs, expected,
+        "gap-free, no duplicates, starting right after {seen}"
+    );
+    // The missed events include its own presence going off and on again.
+    assert_eq!(seqs.len(), 6 + 1 + 2 + 1);
+    // Resuming from the future gets a snapshot instead.
+    let (_x, w) = s.hello(&token, Some(1_000_000)).await;
+    assert!(w["snapshot"].is_object());
+}
+
+#[tokio::test]
+async fn flooding_is_rate_limited_and_told() {
+    let s = server(|c| {
+        c.rate_per_sec = 5.0;
+        c.rate_burst = 5;
+    })
+    .await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    for i in 0..30 {
+        send(&mut t, json!({"type": "ping", "t": f64::from(i)})).await;
+    }
+    let (e, pongs) = until(&mut t, "error").await;
+    assert_eq!(e["code"], "rate_limited");
+    assert_eq!(pongs.iter().filter(|m| m["type"] == "pong").count(), 5);
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("aula_errors_sent_total{code=\"rate_limited\"} 1"));
+}
+
+#[tokio::test]
+async fn classes_are_isolated() {
+    let s = server(|_| {}).await;
+    let other: ClassCreated = s
+        .http
+        .post(format!("{}/api/classes", s.base()))
+        .bearer_auth(&s.running.ready.operator_key)
+        .json(&json!({"title": "Other"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (mut t1, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let (mut t2, w2) = s.hello(&other.teacher_token, None).await;
+    assert_eq!(w2["snapshot"]["members"].as_array().unwrap().len(), 1);
+    command(&mut t1, "a", json!({"kind": "set_locked", "locked": true})).await;
+    // Class 2 sees only its own ack, no event from class 1.
+    let r = command(
+        &mut t2,
+        "b",
+        json!({"kind": "set_waiting_room", "enabled": true}),
+    )
+    .await;
+    assert_eq!(r["type"], "ack");
+    send(&mut t2, json!({"type": "ping", "t": 1.0})).await;
+    let (_, before) = until(&mut t2, "pong").await;
+    for m in before {
+        assert_eq!(m["event"]["kind"], "settings_changed");
+        assert_eq!(m["event"]["settings"]["waiting_room"], true);
+    }
+}
+
+#[tokio::test]
+async fn the_event_log_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let cfg = |p: std::path::PathBuf| {
+        let mut c = Config::defaults();
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        c.media_listen = "127.0.0.1:0".parse().unwrap();
+        c.data_dir = p;
+        c
+    };
+    let first = aula_server::start(cfg(path.clone())).await.unwrap();
+    let url = format!("ws://{}/ws", first.ready.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(
+        &mut ws,
+        json!({"type": "hello", "v": 1, "token": first.ready.teacher_token}),
+    )
+    .await;
+    until(&mut ws, "welcome").await;
+    command(
+        &mut ws,
+        "lock",
+        json!({"kind": "set_locked", "locked": true}),
+    )
+    .await;
+    let token = first.ready.teacher_token.clone();
+    drop(ws);
+    first.stop().await;
+    let second = aula_server::start(cfg(path)).await.unwrap();
+    let url = format!("ws://{}/ws", second.ready.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut ws, json!({"type": "hello", "v": 1, "token": token})).await;
+    let (w, _) = until(&mut ws, "welcome").await;
+    assert_eq!(w["snapshot"]["settings"]["locked"], true);
+    assert!(w["snapshot"]["seq"].as_u64().unwrap() >= 3);
+    let storage = SqliteStorage::open(&dir.path().join("aula.db")).unwrap();
+    let evs = storage.events(&second.ready.class_id).unwrap();
+    for (i, e) in evs.iter().enumerate() {
+        assert_eq!(e.seq, Seq(i as u64 + 1));
+    }
+}
