@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing Aula needs on a fresh Debian 12 machine.
+# Idempotent and quick when everything is already there.
+#   scripts/setup.sh          build tools (to run the server)
+#   scripts/setup.sh --test   also Chromium (end-to-end tests) and cargo-fuzz
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+packages=(build-essential pkg-config cmake nasm clang nodejs npm)
+[ $want_test = 1 ] && packages+=(chromium)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm may come with a Node.js that is not from Debian; then do not ask apt for it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: Rust is missing; install it with rustup (https://rustup.rs) and run this again" >&2
+  exit 1
+fi
+
+# The web client (and, for tests, playwright-core). package-lock.json pins both.
+[ -d ui/node_modules ] || npm ci --prefix ui --no-audit --no-fund
+if [ $want_test = 1 ]; then
+  [ -d tests/node_modules ] || npm ci --prefix tests --no-audit --no-fund
+  if ! command -v cargo-fuzz >/dev/null; then
+    cargo install cargo-fuzz --locked --version 0.13.2
+  fi
+fi

@@ -1,0 +1,158 @@
+// Shared pieces of the end-to-end suite: the real aula-server binary, Debian's
+// Chromium under playwright-core, and a TCP proxy that can cut a page's link.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export const serverBin = process.env.AULA_SERVER_BIN ?? path.join(root, 'target/debug/aula-server');
+export const uiDist = path.join(root, 'ui/dist');
+
+/** Starts aula-server on free loopback ports with a fresh data dir; resolves with its AULA_READY line. */
+export async function startServer(extraEnv = {}) {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aula-e2e-'));
+  const child = spawn(serverBin, [], {
+    env: {
+      ...process.env,
+      AULA_LISTEN: '127.0.0.1:0',
+      AULA_MEDIA_LISTEN: '127.0.0.1:0',
+      AULA_MEDIA_ALLOW: '127.0.0.0/8,::1',
+      AULA_DATA_DIR: dataDir,
+      AULA_UI_DIR: uiDist,
+      RUST_LOG: process.env.RUST_LOG ?? 'info,str0m=warn,is=warn',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs = [];
+  child.stderr.on('data', (d) => logs.push(d.toString()));
+  const ready = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`aula-server not ready in 30 s:\n${logs.join('')}`)), 30_000);
+    child.stdout.on('data', (d) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('AULA_READY '));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line.slice('AULA_READY '.length)));
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`aula-server exited with ${code}:\n${logs.join('')}`)));
+  });
+  return {
+    ready,
+    logs,
+    base: `http://${ready.http}`,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGINT');
+        await new Promise((r) => {
+          const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000);
+          child.on('exit', () => { clearTimeout(t); r(); });
+        });
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--allow-loopback-in-peer-connection',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** Opens a page (own context, so own storage) and waits for `window.aula` to be joined. */
+export async function openClassPage(browser, url, { expectPhase = 'live' } = {}) {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction((phase) => window.aula && window.aula.state().phase === phase, expectPhase, { timeout: 30_000 })
+    .catch((e) => { throw new Error(`${e.message}\nconsole:\n${consoleLines.join('\n')}`); });
+  page.consoleLines = consoleLines;
+  return page;
+}
+
+export function withParams(link, params) {
+  const u = new URL(link);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+/** Polls `fn` until it returns a truthy value; bounded in time. */
+export async function eventually(fn, { timeout = 30_000, interval = 250, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.stack : JSON.stringify(last)}`);
+}
+
+/** A TCP proxy in front of the server that can drop every link and refuse new ones. */
+export async function startCutProxy(target) {
+  const [host, port] = [target.split(':')[0], Number(target.split(':')[1])];
+  const sockets = new Set();
+  let refusing = false;
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(port, host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    cut() {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      refusing = false;
+    },
+    close() {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
