@@ -21,7 +21,7 @@ cargo test --workspace --locked
 
 step "web client"
 npm run --prefix ui build
-npm test --prefix ui
+npm run --prefix ui test:unit
 
 step "fuzz target builds"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev decode_client)

@@ -69,8 +69,8 @@ test('media stays on loopback: every nominated candidate pair is 127.0.0.1', asy
     const pairs = await page.evaluate(() => window.aula.selectedCandidatePairs());
     assert.ok(pairs.length > 0, 'a nominated pair exists');
     for (const p of pairs) {
-      assert.match(p.remoteAddress, /^127\./, `remote ${p.remoteAddress}`);
-      assert.match(p.localAddress, /^127\./, `local ${p.localAddress}`);
+      assert.match(p.remote.address, /^127\./, `remote ${p.remote.address}`);
+      assert.match(p.local.address, /^127\./, `local ${p.local.address}`);
     }
   }
 });
@@ -119,7 +119,7 @@ test('a cut student gets exactly the missed events and its video flows again', a
   assert.ok(missedUpTo > seenBefore + 6);
   proxy.restore();
 
-  await eventually(() => pages.ben.evaluate((s) => window.aula.state().phase === 'live' && window.aula.state().lastSeq >= s, missedUpTo),
+  await eventually(() => pages.ben.evaluate((s) => window.aula.state().phase === 'joined' && window.aula.state().lastSeq >= s, missedUpTo),
     { what: 'Ben reconnects and catches up', timeout: 45_000 });
   const benLog = await log(pages.ben);
   const teacherLog = await log(pages.teacher);

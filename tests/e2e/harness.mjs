@@ -83,7 +83,7 @@ export async function launchChromium() {
 }
 
 /** Opens a page (own context, so own storage) and waits for `window.aula` to be joined. */
-export async function openClassPage(browser, url, { expectPhase = 'live' } = {}) {
+export async function openClassPage(browser, url, { expectPhase = 'joined' } = {}) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
   const consoleLines = [];

@@ -1,0 +1,94 @@
+// `window.aula`: what end-to-end tests (Playwright) read and drive. Part of the product on
+// purpose: it only exposes what the page already knows and sends what the page could send.
+//
+//   aula.state(): AulaState
+//       { phase, me, snapshot, lastSeq } — phase is "prejoin" | "joining" | "connecting" |
+//       "waiting" | "joined" | "reconnecting" | "left" | "ended" | "invalid_link";
+//       me is our MemberInfo from the last welcome (null before); snapshot is a copy of the
+//       replica (class_id, seq, settings, members, waiting, tracks) or null before a welcome;
+//       lastSeq is the last event seq applied (0 before any).
+//   aula.eventLog(): EventMsg[]
+//       Every `event` frame received, in arrival order, duplicates included.
+//   aula.errors(): ErrorMsg[]
+//       Every `error` frame received, in arrival order.
+//   aula.send(obj: unknown): boolean
+//       Sends a raw frame on the current socket; false when none is open.
+//   aula.command(cmd: RoomCommand): Promise<CommandReply>
+//       Sends a command with a fresh id; resolves with the `ack` or the `error` for that id
+//       (resent with the same id after a reconnect until answered).
+//   aula.inboundStats(): Promise<InboundMemberStats[]>
+//       Per remote member: { memberId, framesDecoded, videoWidth, audioBytesReceived }.
+//   aula.selectedCandidatePairs(): Promise<CandidatePairInfo[]>
+//       The selected/nominated ICE pairs: { local, remote: { address, port, protocol,
+//       candidateType }, state, nominated, bytesSent, bytesReceived }.
+//   aula.join(name?: string): Promise<void>
+//       Fills the name (invite links) and presses Join; resolves once the class is starting.
+//   aula.leave(): void                      — presses Leave.
+//   aula.dropConnection(reason?: string): void
+//       Kills the WebSocket as a network failure would, to exercise reconnect and resume.
+//   aula.activeSpeaker(): MemberId | null   — the highlighted tile's member.
+
+import type { App, AppPhase } from "./app";
+import type { MemberId, MemberInfo, RoomCommand, RoomSnapshot } from "./generated/protocol";
+import type { CandidatePairInfo, InboundMemberStats } from "./media";
+import { fromSnapshot } from "./room-state";
+import type { CommandReply, ErrorMsg, EventMsg } from "./session";
+
+export interface AulaState {
+  phase: AppPhase;
+  me: MemberInfo | null;
+  snapshot: RoomSnapshot | null;
+  lastSeq: number;
+}
+
+export interface AulaHooks {
+  state(): AulaState;
+  eventLog(): EventMsg[];
+  errors(): ErrorMsg[];
+  send(obj: unknown): boolean;
+  command(cmd: RoomCommand): Promise<CommandReply>;
+  inboundStats(): Promise<InboundMemberStats[]>;
+  selectedCandidatePairs(): Promise<CandidatePairInfo[]>;
+  join(name?: string): Promise<void>;
+  leave(): void;
+  dropConnection(reason?: string): void;
+  activeSpeaker(): MemberId | null;
+}
+
+declare global {
+  interface Window {
+    aula: AulaHooks;
+  }
+}
+
+export function installHooks(app: App): AulaHooks {
+  const session = () => app.call?.session ?? null;
+  const hooks: AulaHooks = {
+    state: () => {
+      const s = session();
+      const room = s?.room ?? null;
+      return {
+        phase: app.phase,
+        me: s?.self ? { ...s.self } : null,
+        snapshot: room ? fromSnapshot(room) : null,
+        lastSeq: s?.lastSeq ?? 0,
+      };
+    },
+    eventLog: () => structuredClone([...(session()?.eventLog ?? [])]),
+    errors: () => structuredClone([...(session()?.errors ?? [])]),
+    send: (obj) => session()?.sendRaw(obj) ?? false,
+    command: (cmd) => {
+      const call = app.call;
+      if (!call) return Promise.reject(new Error("not in a class yet"));
+      return call.command(cmd);
+    },
+    inboundStats: () => app.call?.inboundStats() ?? Promise.resolve([]),
+    selectedCandidatePairs: () => app.call?.selectedCandidatePairs() ?? Promise.resolve([]),
+    join: (name) => app.join(name),
+    leave: () => app.call?.leave(),
+    dropConnection: (reason = "Connection dropped (test)") => session()?.drop(reason),
+    activeSpeaker: () => app.call?.activeSpeaker ?? null,
+  };
+  window.aula = hooks;
+  return hooks;
+}

@@ -1,0 +1,141 @@
+// The client's replica of the room. Pure: no DOM, no sockets, no clock, so it runs under
+// `node --test` and a replica built from snapshot + events equals the server's snapshot.
+// It mirrors `Room::apply_event` in crates/room: any divergence is a bug on one side.
+
+import type {
+  MemberId,
+  MemberInfo,
+  RoomEvent,
+  RoomSnapshot,
+  SequencedEvent,
+  TrackInfo,
+  TrackKind,
+} from "./generated/protocol";
+
+/** What happened when an event was offered to the replica. */
+export type ApplyOutcome =
+  | { kind: "applied"; state: RoomSnapshot }
+  /** Already reflected (seq at or below the replica's); harmless, state unchanged. */
+  | { kind: "duplicate"; state: RoomSnapshot }
+  /** One or more events before this one are missing: the replica must be resynced. */
+  | { kind: "gap"; state: RoomSnapshot; expected: number; got: number };
+
+/** A deep copy, so no caller can alter the replica through a snapshot it was handed. */
+export function fromSnapshot(snapshot: RoomSnapshot): RoomSnapshot {
+  return {
+    class_id: snapshot.class_id,
+    seq: snapshot.seq,
+    settings: { ...snapshot.settings },
+    members: snapshot.members.map((m) => ({ ...m })),
+    waiting: snapshot.waiting.map((m) => ({ ...m })),
+    tracks: snapshot.tracks.map((t) => ({ ...t })),
+  };
+}
+
+/**
+ * Applies one sequenced event. Never mutates `state`; the caller keeps whichever state
+ * comes back, so a rejected event leaves nothing half-applied.
+ */
+export function applyEvent(state: RoomSnapshot, ev: SequencedEvent): ApplyOutcome {
+  if (ev.seq <= state.seq) return { kind: "duplicate", state };
+  if (ev.seq !== state.seq + 1) {
+    return { kind: "gap", state, expected: state.seq + 1, got: ev.seq };
+  }
+  const next = reduce(state, ev.event, ev.at_ms);
+  next.seq = ev.seq;
+  return { kind: "applied", state: next };
+}
+
+function reduce(s: RoomSnapshot, e: RoomEvent, atMs: number): RoomSnapshot {
+  const n: RoomSnapshot = {
+    ...s,
+    members: s.members,
+    waiting: s.waiting,
+    tracks: s.tracks,
+  };
+  switch (e.kind) {
+    case "member_joined":
+      n.members = upsert(s.members, { ...e.member });
+      break;
+    case "member_left":
+      n.members = s.members.filter((m) => m.id !== e.member);
+      n.waiting = s.waiting.filter((m) => m.id !== e.member);
+      n.tracks = s.tracks.filter((t) => t.owner !== e.member);
+      break;
+    case "presence_changed":
+      n.members = s.members.map((m) => (m.id === e.member ? { ...m, connected: e.connected } : m));
+      break;
+    case "member_waiting":
+      n.waiting = upsert(s.waiting, { ...e.member });
+      break;
+    case "waiting_resolved": {
+      const info = s.waiting.find((m) => m.id === e.member);
+      n.waiting = s.waiting.filter((m) => m.id !== e.member);
+      if (info && e.admitted) {
+        n.members = upsert(s.members, { ...info, joined_at_ms: atMs });
+      }
+      break;
+    }
+    case "track_published":
+      n.tracks = upsertTrack(s.tracks, { ...e.track });
+      break;
+    case "track_unpublished":
+      n.tracks = s.tracks.filter((t) => t.id !== e.track);
+      break;
+    case "track_state_changed":
+      n.tracks = s.tracks.map((t) => (t.id === e.track ? { ...t, enabled: e.enabled } : t));
+      break;
+    case "settings_changed":
+      n.settings = { ...e.settings };
+      break;
+    default:
+      assertNever(e);
+  }
+  return n;
+}
+
+function upsert(list: MemberInfo[], m: MemberInfo): MemberInfo[] {
+  const i = list.findIndex((x) => x.id === m.id);
+  if (i < 0) return [...list, m];
+  const copy = list.slice();
+  copy[i] = m;
+  return copy;
+}
+
+function upsertTrack(list: TrackInfo[], t: TrackInfo): TrackInfo[] {
+  const i = list.findIndex((x) => x.id === t.id);
+  if (i < 0) return [...list, t];
+  const copy = list.slice();
+  copy[i] = t;
+  return copy;
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled room event ${JSON.stringify(x)}`);
+}
+
+// ---- queries the UI asks of a replica ----
+
+export function findMember(state: RoomSnapshot, id: MemberId): MemberInfo | undefined {
+  return state.members.find((m) => m.id === id);
+}
+
+/** The member's published track of `kind`, if any (the first, should there be several). */
+export function trackOf(state: RoomSnapshot, owner: MemberId, kind: TrackKind): TrackInfo | undefined {
+  return state.tracks.find((t) => t.owner === owner && t.kind === kind);
+}
+
+/**
+ * Members drawn as tiles: everyone but observers (the recorder is invisible), with
+ * oneself first, then teachers, then by arrival, so tiles do not jump around.
+ */
+export function visibleMembers(state: RoomSnapshot, me: MemberId | null): MemberInfo[] {
+  const rank = (m: MemberInfo) => (m.id === me ? 0 : m.role === "teacher" ? 1 : 2);
+  return state.members
+    .filter((m) => m.role !== "observer")
+    .sort((a, b) => rank(a) - rank(b) || a.joined_at_ms - b.joined_at_ms || cmp(a.id, b.id));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
