@@ -186,12 +186,11 @@ impl Endpoint {
             }
             tokio::select! {
                 r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, source)) = r {
-                        if let Ok(contents) = buf[..n].try_into() {
+                    if let Ok((n, source)) = r
+                        && let Ok(contents) = buf[..n].try_into() {
                             let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: self.local, contents });
                             self.rtc.handle_input(input)?;
                         }
-                    }
                 }
                 msg = remote.recv() => match msg {
                     Some(Remote::Offer(sdp)) => {

@@ -528,17 +528,17 @@ impl Room {
                 self.waiting.insert(member.id.clone(), member.clone());
             }
             RoomEvent::WaitingResolved { member, admitted } => {
-                if let Some(mut info) = self.waiting.remove(member) {
-                    if *admitted {
-                        info.joined_at_ms = at_ms;
-                        self.members.insert(
-                            member.clone(),
-                            Member {
-                                info,
-                                disconnected_since: None,
-                            },
-                        );
-                    }
+                if let Some(mut info) = self.waiting.remove(member)
+                    && *admitted
+                {
+                    info.joined_at_ms = at_ms;
+                    self.members.insert(
+                        member.clone(),
+                        Member {
+                            info,
+                            disconnected_since: None,
+                        },
+                    );
                 }
             }
             RoomEvent::TrackPublished { track } => {

@@ -93,11 +93,10 @@ pub fn spawn(state: Arc<AppState>, class_id: String) -> mpsc::Sender<RoomMsg> {
             session: None,
         };
         // Events that restoring added (everyone offline) go to storage too, so the log stays whole.
-        if restored_from > 0 {
-            if let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
+        if restored_from > 0
+            && let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
                 actor.persist(&added);
             }
-        }
         actor.run(rx).await;
     });
     tx
@@ -145,8 +144,8 @@ impl RoomActor {
             .join(now_ms(), who)
             .map_err(|e| (e.code(), e.to_string()))?;
         // One live connection per member: a second tab or a reconnect replaces the first.
-        if let Some(old) = self.by_member.remove(&member) {
-            if let Some(mut c) = self.conns.remove(&old) {
+        if let Some(old) = self.by_member.remove(&member)
+            && let Some(mut c) = self.conns.remove(&old) {
                 self.close_peer(&mut c);
                 if let Some(k) = c.kill.take() {
                     let _ = k.send((
@@ -155,7 +154,6 @@ impl RoomActor {
                     ));
                 }
             }
-        }
         if self.session.is_none() {
             self.session = self
                 .state
@@ -177,15 +175,14 @@ impl RoomActor {
         );
         self.by_member.insert(member.clone(), conn);
         self.persist(&events);
-        if let Some(info) = self.room.member(&member).cloned() {
-            if let Err(e) = self
+        if let Some(info) = self.room.member(&member).cloned()
+            && let Err(e) = self
                 .state
                 .storage
                 .record_member(self.room.class_id(), &info)
             {
                 tracing::warn!("recording member: {e}");
             }
-        }
         if admitted {
             self.welcome(conn, resume_from);
         } else {
@@ -435,13 +432,11 @@ impl RoomActor {
     }
 
     fn end_session_if_empty(&mut self) {
-        if self.conns.is_empty() {
-            if let Some(id) = self.session.take() {
-                if let Err(e) = self.state.storage.end_session(id, now_ms()) {
+        if self.conns.is_empty()
+            && let Some(id) = self.session.take()
+                && let Err(e) = self.state.storage.end_session(id, now_ms()) {
                     tracing::warn!("ending session: {e}");
                 }
-            }
-        }
     }
 
     /// Stores, fans out, then acts on events the room produced.

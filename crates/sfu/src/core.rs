@@ -124,6 +124,9 @@ enum OutState {
     NegotiatingStop(Mid),
 }
 
+// Media is the common case and is moved, not copied, through a short queue: boxing
+// it would cost an allocation per frame to save stack space nobody needs.
+#[allow(clippy::large_enum_variant)]
 enum Propagated {
     TrackOpen {
         origin: PeerId,
@@ -451,11 +454,10 @@ impl Core {
                     }
                 }
             }
-            if let Some(t) = peer.ice_lost_at {
-                if now.duration_since(t) > ICE_GRACE {
+            if let Some(t) = peer.ice_lost_at
+                && now.duration_since(t) > ICE_GRACE {
                     dead = true;
                 }
-            }
             if !dead && peer.connected {
                 negotiate(id, peer, &self.events);
             }
@@ -561,11 +563,10 @@ impl Core {
             return;
         }
         track.last_keyframe_request = Some(now);
-        if let Some(mut writer) = p.rtc.writer(mid) {
-            if writer.request_keyframe(None, kind).is_ok() {
+        if let Some(mut writer) = p.rtc.writer(mid)
+            && writer.request_keyframe(None, kind).is_ok() {
                 self.metrics.keyframe_requests.fetch_add(1, Relaxed);
             }
-        }
         if !p.dirty {
             p.dirty = true;
             self.dirty.push(origin);
