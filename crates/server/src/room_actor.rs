@@ -94,9 +94,10 @@ pub fn spawn(state: Arc<AppState>, class_id: String) -> mpsc::Sender<RoomMsg> {
         };
         // Events that restoring added (everyone offline) go to storage too, so the log stays whole.
         if restored_from > 0
-            && let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
-                actor.persist(&added);
-            }
+            && let Ok(added) = actor.room.events_since(Seq(restored_from as u64))
+        {
+            actor.persist(&added);
+        }
         actor.run(rx).await;
     });
     tx
@@ -145,15 +146,16 @@ impl RoomActor {
             .map_err(|e| (e.code(), e.to_string()))?;
         // One live connection per member: a second tab or a reconnect replaces the first.
         if let Some(old) = self.by_member.remove(&member)
-            && let Some(mut c) = self.conns.remove(&old) {
-                self.close_peer(&mut c);
-                if let Some(k) = c.kill.take() {
-                    let _ = k.send((
-                        ErrorCode::Replaced,
-                        "this member joined from another connection".into(),
-                    ));
-                }
+            && let Some(mut c) = self.conns.remove(&old)
+        {
+            self.close_peer(&mut c);
+            if let Some(k) = c.kill.take() {
+                let _ = k.send((
+                    ErrorCode::Replaced,
+                    "this member joined from another connection".into(),
+                ));
             }
+        }
         if self.session.is_none() {
             self.session = self
                 .state
@@ -180,9 +182,9 @@ impl RoomActor {
                 .state
                 .storage
                 .record_member(self.room.class_id(), &info)
-            {
-                tracing::warn!("recording member: {e}");
-            }
+        {
+            tracing::warn!("recording member: {e}");
+        }
         if admitted {
             self.welcome(conn, resume_from);
         } else {
@@ -434,9 +436,10 @@ impl RoomActor {
     fn end_session_if_empty(&mut self) {
         if self.conns.is_empty()
             && let Some(id) = self.session.take()
-                && let Err(e) = self.state.storage.end_session(id, now_ms()) {
-                    tracing::warn!("ending session: {e}");
-                }
+            && let Err(e) = self.state.storage.end_session(id, now_ms())
+        {
+            tracing::warn!("ending session: {e}");
+        }
     }
 
     /// Stores, fans out, then acts on events the room produced.

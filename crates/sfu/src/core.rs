@@ -455,9 +455,10 @@ impl Core {
                 }
             }
             if let Some(t) = peer.ice_lost_at
-                && now.duration_since(t) > ICE_GRACE {
-                    dead = true;
-                }
+                && now.duration_since(t) > ICE_GRACE
+            {
+                dead = true;
+            }
             if !dead && peer.connected {
                 negotiate(id, peer, &self.events);
             }
@@ -564,9 +565,10 @@ impl Core {
         }
         track.last_keyframe_request = Some(now);
         if let Some(mut writer) = p.rtc.writer(mid)
-            && writer.request_keyframe(None, kind).is_ok() {
-                self.metrics.keyframe_requests.fetch_add(1, Relaxed);
-            }
+            && writer.request_keyframe(None, kind).is_ok()
+        {
+            self.metrics.keyframe_requests.fetch_add(1, Relaxed);
+        }
         if !p.dirty {
             p.dirty = true;
             self.dirty.push(origin);
