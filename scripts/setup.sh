@@ -10,7 +10,8 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 packages=(build-essential pkg-config cmake nasm clang nodejs npm)
-[ $want_test = 1 ] && packages+=(chromium)
+# Tests build the whole workspace, the Tauri shell included (WebKitGTK), and drive Chromium.
+[ $want_test = 1 ] && packages+=(chromium libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev file)
 
 missing=()
 for p in "${packages[@]}"; do

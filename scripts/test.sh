@@ -13,15 +13,15 @@ scripts/setup.sh --test
 step "cargo fmt"
 cargo fmt --all -- --check
 
+step "web client (the Tauri shell embeds its build)"
+npm run --prefix ui build
+npm run --prefix ui test:unit
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
-
-step "web client"
-npm run --prefix ui build
-npm run --prefix ui test:unit
 
 step "fuzz target builds"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev decode_client)

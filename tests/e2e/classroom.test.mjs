@@ -64,6 +64,26 @@ test('teacher and two students see and hear each other', async () => {
   }
 });
 
+test('the SFU reports every peer connected and forwarding', async () => {
+  const peers = await fetch(`${server.base}/api/sfu/peers`, {
+    headers: { authorization: `Bearer ${server.ready.operator_key}` },
+  }).then((r) => r.json());
+  const ids = [await me(pages.teacher), await me(pages.ana), await me(pages.ben)];
+  for (const id of ids) {
+    const p = peers.find((x) => x.member === id);
+    assert.ok(p, `a peer for ${id}`);
+    assert.equal(p.connected, true);
+    assert.equal(p.tracks_in, 2, 'camera and microphone in');
+    assert.equal(p.tracks_out, 4, 'two tracks from each of the two others');
+    assert.ok(p.frames_in > 0 && p.frames_out > 0);
+  }
+  const metrics = await fetch(`${server.base}/metrics`).then((r) => r.text());
+  const out = Number(/^aula_sfu_frames_forwarded_total (\d+)$/m.exec(metrics)[1]);
+  assert.ok(out > 0, 'frames forwarded counted');
+  const anon = await fetch(`${server.base}/api/sfu/peers`);
+  assert.equal(anon.status, 401);
+});
+
 test('media stays on loopback: every nominated candidate pair is 127.0.0.1', async () => {
   for (const page of Object.values(pages)) {
     const pairs = await page.evaluate(() => window.aula.selectedCandidatePairs());

@@ -39,13 +39,9 @@ impl JanusServer {
         if !ok.success() {
             bail!("{prepare} failed");
         }
-        let child = Command::new("janus")
-            .arg("-F")
-            .arg(&dir)
-            .arg("-C")
-            .arg(dir.join("janus.jcfg"))
-            .arg("-L")
-            .arg(dir.join("janus.log"))
+        // run.sh execs janus with the loopback-only shim preloaded (see janus/README.md),
+        // so the child's PID is Janus's own.
+        let child = Command::new(dir.join("run.sh"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -247,20 +243,30 @@ pub async fn subscribe(
     }
     let feed_id = feed_id.context("the publisher never got a feed id")?;
     let s = Session::open(&url).await?;
-    s.message(json!({"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": feed_id}]}), None).await?;
-    let offer = loop {
-        let ev = s.event().await?;
-        if let Some(o) = ev["jsep"]["sdp"].as_str() {
-            break o.to_owned();
+    // Janus may still say "No such feed" for a moment after the publisher is up.
+    let mut offer = None;
+    for _ in 0..50 {
+        s.message(json!({"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": feed_id}]}), None)
+            .await?;
+        match s.event().await {
+            Ok(ev) => {
+                offer = ev["jsep"]["sdp"].as_str().map(str::to_owned);
+                break;
+            }
+            Err(e) if e.to_string().contains("No such feed") => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
         }
-    };
+    }
+    let offer = offer.context("janus never offered the feed")?;
     to_endpoint.send(Remote::Offer(offer)).await.ok();
     let Some(Local::Answer(answer)) = from_endpoint.recv().await else {
         bail!("no answer from the endpoint")
     };
     s.message(
         json!({"request": "start"}),
-        Some(json!({"type": "answer", "sdp": answer})),
+        Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
     )
     .await?;
     s.keepalive_forever().await

@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/classes", post(create_class))
         .route("/api/classes/{id}/invites", post(create_invite))
         .route("/api/join", post(join))
+        .route("/api/sfu/peers", get(sfu_peers))
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -211,6 +212,50 @@ async fn join(
         role: Role::Student,
         expires_at_ms: exp * 1000,
     }))
+}
+
+#[derive(serde::Serialize)]
+struct PeerView {
+    peer: u64,
+    class_id: String,
+    member: String,
+    connected: bool,
+    tracks_in: usize,
+    tracks_out: usize,
+    frames_in: u64,
+    frames_out: u64,
+}
+
+/// Per-peer SFU state, for operators. Operator key required.
+async fn sfu_peers(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<PeerView>>, ApiFailure> {
+    if bearer(&headers) != Some(state.operator_key.as_str()) {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "the operator key is missing or wrong",
+        ));
+    }
+    let mut peers: Vec<PeerView> = state
+        .sfu
+        .peer_states()
+        .await
+        .into_iter()
+        .map(|p| PeerView {
+            peer: p.peer,
+            class_id: p.room,
+            member: p.member,
+            connected: p.connected,
+            tracks_in: p.tracks_in,
+            tracks_out: p.tracks_out,
+            frames_in: p.frames_in,
+            frames_out: p.frames_out,
+        })
+        .collect();
+    peers.sort_by_key(|p| p.peer);
+    Ok(Json(peers))
 }
 
 async fn ws(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
