@@ -49,6 +49,10 @@ pub struct Cli {
     /// Seconds a disconnected member stays in the room before it is dropped.
     #[arg(long, env = "AULA_DISCONNECT_GRACE_SECS")]
     pub disconnect_grace_secs: Option<u64>,
+    /// Seconds a class with nobody connected stays in memory before it is unloaded
+    /// (its log stays in storage and is reloaded on the next join).
+    #[arg(long, env = "AULA_ROOM_IDLE_SECS")]
+    pub room_idle_secs: Option<u64>,
     /// Seconds a join token is valid.
     #[arg(long, env = "AULA_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
@@ -67,6 +71,7 @@ struct FileConfig {
     rate_per_sec: Option<f64>,
     rate_burst: Option<u32>,
     disconnect_grace_secs: Option<u64>,
+    room_idle_secs: Option<u64>,
     token_ttl_secs: Option<u64>,
 }
 
@@ -82,6 +87,7 @@ pub struct Config {
     pub rate_per_sec: f64,
     pub rate_burst: u32,
     pub disconnect_grace_secs: u64,
+    pub room_idle_secs: u64,
     pub token_ttl_secs: u64,
 }
 
@@ -99,6 +105,7 @@ impl Config {
             rate_per_sec: 30.0,
             rate_burst: 60,
             disconnect_grace_secs: 120,
+            room_idle_secs: 600,
             token_ttl_secs: 12 * 3600,
         }
     }
@@ -144,6 +151,10 @@ impl Config {
                 .disconnect_grace_secs
                 .or(file.disconnect_grace_secs)
                 .unwrap_or(d.disconnect_grace_secs),
+            room_idle_secs: cli
+                .room_idle_secs
+                .or(file.room_idle_secs)
+                .unwrap_or(d.room_idle_secs),
             token_ttl_secs: cli
                 .token_ttl_secs
                 .or(file.token_ttl_secs)

@@ -13,8 +13,11 @@ use crate::room_actor::{self, RoomMsg};
 
 #[derive(Default)]
 pub struct Hub {
-    rooms: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
+    /// class id → (actor id, its queue). The actor id tells a retiring actor apart from
+    /// a newer one for the same class.
+    rooms: Mutex<HashMap<String, (u64, mpsc::Sender<RoomMsg>)>>,
     peers: Mutex<HashMap<PeerId, String>>,
+    next_room: AtomicU64,
     next_peer: AtomicU64,
     next_conn: AtomicU64,
 }
@@ -22,13 +25,33 @@ pub struct Hub {
 impl Hub {
     pub fn room(&self, state: &Arc<AppState>, class_id: &str) -> mpsc::Sender<RoomMsg> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = rooms.get(class_id).filter(|tx| !tx.is_closed()) {
+        if let Some((_, tx)) = rooms.get(class_id).filter(|(_, tx)| !tx.is_closed()) {
             return tx.clone();
         }
-        let tx = room_actor::spawn(state.clone(), class_id.to_owned());
-        rooms.insert(class_id.to_owned(), tx.clone());
+        let id = self.next_room.fetch_add(1, Relaxed) + 1;
+        let tx = room_actor::spawn(state.clone(), class_id.to_owned(), id);
+        rooms.insert(class_id.to_owned(), (id, tx.clone()));
         state.metrics.rooms.store(rooms.len() as u64, Relaxed);
         tx
+    }
+
+    /// An idle room actor leaves the map, so the next join starts a fresh one from
+    /// storage. Refused when messages are already queued for it.
+    pub fn retire(
+        &self,
+        state: &AppState,
+        class_id: &str,
+        id: u64,
+        rx: &mpsc::Receiver<RoomMsg>,
+    ) -> bool {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let ours = rooms.get(class_id).is_some_and(|(rid, _)| *rid == id);
+        if !ours || !rx.is_empty() {
+            return false;
+        }
+        rooms.remove(class_id);
+        state.metrics.rooms.store(rooms.len() as u64, Relaxed);
+        true
     }
 
     pub fn all_rooms(&self) -> Vec<mpsc::Sender<RoomMsg>> {
@@ -36,7 +59,7 @@ impl Hub {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .cloned()
+            .map(|(_, tx)| tx.clone())
             .collect()
     }
 

@@ -63,9 +63,12 @@ pub struct RoomActor {
     /// Room track → (media peer, transceiver mid), to tell the SFU which track to silence.
     track_mids: HashMap<TrackId, (PeerId, String)>,
     session: Option<i64>,
+    actor_id: u64,
+    /// Since when nobody is connected; the actor unloads after `room_idle_secs`.
+    idle_since: Option<u64>,
 }
 
-pub fn spawn(state: Arc<AppState>, class_id: String) -> mpsc::Sender<RoomMsg> {
+pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sender<RoomMsg> {
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(async move {
         let stored = match state.storage.events(&class_id) {
@@ -91,6 +94,8 @@ pub fn spawn(state: Arc<AppState>, class_id: String) -> mpsc::Sender<RoomMsg> {
             by_member: HashMap::new(),
             track_mids: HashMap::new(),
             session: None,
+            actor_id,
+            idle_since: Some(now_ms()),
         };
         // Events that restoring added (everyone offline) go to storage too, so the log stays whole.
         if restored_from > 0
@@ -122,11 +127,32 @@ impl RoomActor {
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
                 RoomMsg::Tick => {
+                    let now = now_ms();
                     let grace = self.state.cfg.disconnect_grace_secs * 1000;
-                    let events = self.room.expire_disconnected(now_ms(), grace);
+                    let events = self.room.expire_disconnected(now, grace);
                     self.commit(events, None).await;
+                    let idle_for = self.idle_since.map(|t| now.saturating_sub(t));
+                    if idle_for.is_some_and(|d| d >= self.state.cfg.room_idle_secs * 1000)
+                        && self.state.hub.retire(
+                            &self.state,
+                            self.room.class_id(),
+                            self.actor_id,
+                            &rx,
+                        )
+                    {
+                        tracing::debug!(
+                            class = self.room.class_id(),
+                            "room unloaded after being idle"
+                        );
+                        return;
+                    }
                 }
             }
+            self.idle_since = match (self.conns.is_empty(), self.idle_since) {
+                (false, _) => None,
+                (true, None) => Some(now_ms()),
+                (true, since) => since,
+            };
         }
     }
 

@@ -614,3 +614,53 @@ async fn the_event_log_survives_a_restart() {
         assert_eq!(e.seq, Seq(i as u64 + 1));
     }
 }
+
+#[tokio::test]
+async fn idle_rooms_unload_and_come_back_from_storage() {
+    let s = server(|c| c.room_idle_secs = 0).await;
+    let rooms = |s: &Server| {
+        let (http, base) = (s.http.clone(), s.base());
+        async move {
+            let m = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            m.lines()
+                .find_map(|l| l.strip_prefix("aula_rooms "))
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        }
+    };
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    command(
+        &mut t,
+        "lock",
+        json!({"kind": "set_locked", "locked": true}),
+    )
+    .await;
+    assert_eq!(rooms(&s).await, 1);
+    send(&mut t, json!({"type": "leave"})).await;
+    // Rooms are checked every 5 s; allow a few rounds.
+    let mut unloaded = false;
+    for _ in 0..60 {
+        if rooms(&s).await == 0 {
+            unloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(unloaded, "the idle room was not unloaded");
+    let (_t, w) = s.hello(&s.running.ready.teacher_token, None).await;
+    assert_eq!(w["type"], "welcome");
+    assert_eq!(
+        w["snapshot"]["settings"]["locked"], true,
+        "state came back from the stored log"
+    );
+    assert_eq!(rooms(&s).await, 1);
+}
