@@ -107,29 +107,22 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// Posts a create/attach request and returns the id Janus made.
+async fn created_id(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<u64> {
+    let r: Value = http.post(url).json(&body).send().await?.json().await?;
+    r["data"]["id"]
+        .as_u64()
+        .with_context(|| format!("{}: {r}", body["janus"]))
+}
+
 impl Session {
     async fn open(url: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::new();
-        let r: Value = http
-            .post(url)
-            .json(&json!({"janus": "create", "transaction": tx()}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let session = r["data"]["id"]
-            .as_u64()
-            .with_context(|| format!("create: {r}"))?;
-        let r: Value = http
-            .post(format!("{url}/{session}"))
-            .json(&json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": tx()}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let handle = r["data"]["id"]
-            .as_u64()
-            .with_context(|| format!("attach: {r}"))?;
+        let create = json!({"janus": "create", "transaction": tx()});
+        let session = created_id(&http, url.to_owned(), create).await?;
+        let attach =
+            json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": tx()});
+        let handle = created_id(&http, format!("{url}/{session}"), attach).await?;
         Ok(Session {
             http,
             url: url.to_owned(),

@@ -120,19 +120,7 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
-        println!(
-            "| {:?} | {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} |",
-            r.target,
-            r.subscribers,
-            r.ready,
-            r.packets_per_s,
-            r.cpu_us_per_packet,
-            r.cpu_percent,
-            r.p50_ms,
-            r.p99_ms,
-            r.kbps_per_subscriber,
-            r.rss_mib
-        );
+        println!("{}", table_row(r));
     }
     for n in &args.subscribers {
         let a = rows
@@ -153,8 +141,13 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
 }
 
 fn print_row(r: &Row) {
-    println!(
-        "{:?} n={} ready={} {:.0} pkt/s, {:.2} µs CPU/pkt ({:.0}% CPU), delay p50 {:.2} ms p99 {:.2} ms, {:.0} kbit/s/sub, RSS {:.0} MiB",
+    println!("{}", table_row(r));
+}
+
+/// One markdown row of the results table, as BENCHMARKS.md keeps it.
+fn table_row(r: &Row) -> String {
+    format!(
+        "| {:?} | {} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} |",
         r.target,
         r.subscribers,
         r.ready,
@@ -165,7 +158,7 @@ fn print_row(r: &Row) {
         r.p99_ms,
         r.kbps_per_subscriber,
         r.rss_mib
-    );
+    )
 }
 
 /// Starts one endpoint and its signaling task.
