@@ -9,9 +9,17 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-packages=(build-essential pkg-config cmake nasm clang nodejs npm)
-# Tests build the whole workspace, the Tauri shell included (WebKitGTK), and drive Chromium.
-[ $want_test = 1 ] && packages+=(chromium libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev file)
+packages=(build-essential pkg-config cmake nasm clang libclang-dev nodejs npm
+  # The teacher app: Tauri 2 (WebKitGTK) ...
+  libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev file
+  # ... and its capture backends: cpal (ALSA), xcap (xcb, pipewire, gbm), nokhwa (V4L2 via bindgen).
+  libasound2-dev libpipewire-0.3-dev libspa-0.2-dev libxcb1-dev libxcb-randr0-dev libgbm-dev libdbus-1-dev
+  # ... and its decoder of students' VP8 video (libvpx).
+  libvpx-dev)
+# Tests drive Chromium, run the teacher window under Xvfb through WebKitWebDriver, and
+# screenshot it; ffmpeg makes the benchmark's test stream.
+[ $want_test = 1 ] && packages+=(chromium xvfb xauth imagemagick x11-utils xdotool dbus-x11 at-spi2-core
+  webkit2gtk-driver fonts-dejavu-core ffmpeg)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -40,5 +48,9 @@ if [ $want_test = 1 ]; then
   [ -d tests/node_modules ] || npm ci --prefix tests --no-audit --no-fund
   if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked --version 0.13.2
+  fi
+  # Drives the real teacher window through WebKitWebDriver.
+  if ! command -v tauri-driver >/dev/null; then
+    cargo install tauri-driver --locked --version 2.1.0
   fi
 fi

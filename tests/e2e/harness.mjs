@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const serverBin = process.env.AULA_SERVER_BIN ?? path.join(root, 'target/debug/aula-server');
 export const uiDist = path.join(root, 'ui/dist');

@@ -25,6 +25,7 @@ export const ERROR_TEXT: Record<ErrorCode, string> = {
   not_found: "This class or link does not exist.",
   invalid_request: "Please check what you entered and try again.",
   internal: "The server had a problem. Please try again in a moment.",
+  shutting_down: "The server is restarting. Reconnecting…",
 };
 
 /**

@@ -27,6 +27,12 @@
 //   aula.dropConnection(reason?: string): void
 //       Kills the WebSocket as a network failure would, to exercise reconnect and resume.
 //   aula.activeSpeaker(): MemberId | null   — the highlighted tile's member.
+//   aula.sentCodecs(): Promise<string[]>
+//       The codec of every stream we send, as "mime fmtp" (e.g. which H.264 profile).
+//   aula.receivedTracks(): ReceivedTrack[]
+//       Every live track received from the SFU: { trackId (the room's `<member>.<mid>`),
+//       kind, track (the MediaStreamTrack, for in-page checks such as reading the teacher
+//       app's frame stamp) }.
 
 import type { App, AppPhase } from "./app";
 import type { MemberId, MemberInfo, RoomCommand, RoomSnapshot } from "./generated/protocol";
@@ -53,6 +59,14 @@ export interface AulaHooks {
   leave(): void;
   dropConnection(reason?: string): void;
   activeSpeaker(): MemberId | null;
+  receivedTracks(): ReceivedTrack[];
+  sentCodecs(): Promise<string[]>;
+}
+
+export interface ReceivedTrack {
+  trackId: string;
+  kind: string;
+  track: MediaStreamTrack;
 }
 
 declare global {
@@ -88,6 +102,25 @@ export function installHooks(app: App): AulaHooks {
     leave: () => app.call?.leave(),
     dropConnection: (reason = "Connection dropped (test)") => session()?.drop(reason),
     activeSpeaker: () => app.call?.activeSpeaker ?? null,
+    sentCodecs: async () => {
+      const link = app.call?.link;
+      if (!link || link.isClosed) return [];
+      const stats = [...(await link.pc.getStats()).values()] as Array<Record<string, unknown>>;
+      const codecs = new Map(stats.filter((s) => s.type === "codec").map((s) => [s.id, s]));
+      return stats
+        .filter((s) => s.type === "outbound-rtp")
+        .map((s) => codecs.get(s.codecId as string))
+        .filter((c) => !!c)
+        .map((c) => `${String(c?.mimeType)} ${String(c?.sdpFmtpLine ?? "")}`);
+    },
+    receivedTracks: () => {
+      const link = app.call?.link;
+      if (!link || link.isClosed) return [];
+      return link.pc
+        .getReceivers()
+        .filter((r) => r.track.readyState === "live")
+        .map((r) => ({ trackId: r.track.id, kind: r.track.kind, track: r.track }));
+    },
   };
   window.aula = hooks;
   return hooks;

@@ -23,9 +23,18 @@ function params(): BootParams {
 
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html has no #app");
+if ("__TAURI_INTERNALS__" in window) {
+  // The teacher app's window: its own UI, loaded only here so students never download it.
+  void import("./teacher/app").then((m) => m.startTeacher(root));
+} else {
+  startBrowserClient(root);
+}
+
+function startBrowserClient(root: HTMLElement): void {
 const app = new App(root, params());
 installHooks(app);
 // Start once the page has loaded: a <video> whose stream has no frames yet delays the
 // load event, and with a camera that never comes (denied, missing) it would never fire.
 if (document.readyState === "complete") void app.start();
 else window.addEventListener("load", () => void app.start(), { once: true });
+}

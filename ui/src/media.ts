@@ -267,6 +267,7 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
         direction: "sendonly",
         streams: [this.local.stream],
       });
+      preferH264(this.videoTx);
       const offer = await this.pc.createOffer();
       if (this.closed) return [];
       await this.pc.setLocalDescription(offer);
@@ -492,6 +493,29 @@ export async function audioLevels(link: PeerLink): Promise<AudioLevels> {
     }
   }
   return { remote, local };
+}
+
+/**
+ * Students publish H.264 (constrained baseline) when the browser can: the teacher app
+ * decodes it with the same decoder it encodes with, and old phones decode it in hardware.
+ * VP8 stays offered as the fallback for browsers without H.264.
+ */
+function preferH264(tx: RTCRtpTransceiver): void {
+  const caps = typeof RTCRtpSender.getCapabilities === "function" ? RTCRtpSender.getCapabilities("video") : null;
+  if (!caps || typeof tx.setCodecPreferences !== "function") return;
+  const rank = (c: RTCRtpCodec): number => {
+    if (c.mimeType.toLowerCase() !== "video/h264") return 2;
+    const fmtp = c.sdpFmtpLine ?? "";
+    const mode1 = fmtp.includes("packetization-mode=1");
+    const cb = fmtp.includes("profile-level-id=42e01f");
+    return mode1 && cb ? 0 : 1;
+  };
+  const codecs = [...caps.codecs].sort((a, b) => rank(a) - rank(b));
+  try {
+    tx.setCodecPreferences(codecs);
+  } catch (err) {
+    console.warn("aula: could not prefer H.264", err);
+  }
 }
 
 export async function inboundStats(

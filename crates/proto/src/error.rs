@@ -37,6 +37,8 @@ pub enum ErrorCode {
     /// The request body or a field of it is invalid (REST).
     InvalidRequest,
     Internal,
+    /// The server is stopping; reconnect (to it or its replacement) shortly.
+    ShuttingDown,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::Internal => "internal",
+            ErrorCode::ShuttingDown => "shutting_down",
         }
     }
 }

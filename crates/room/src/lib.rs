@@ -141,6 +141,44 @@ impl Room {
         Ok(room)
     }
 
+    /// A replica of a room as a client sees it: built from the server's snapshot, then
+    /// moved forward by [`Room::apply_sequenced`]. The teacher app keeps one so its view
+    /// follows the same rules as the server's room, not a second copy of them.
+    pub fn from_snapshot(snapshot: &RoomSnapshot) -> Self {
+        let mut room = Room::new(snapshot.class_id.clone());
+        room.log = EventLog::starting_after(snapshot.seq, DEFAULT_LOG_CAPACITY);
+        room.settings = snapshot.settings;
+        for info in &snapshot.members {
+            let disconnected_since = (!info.connected).then_some(info.joined_at_ms);
+            room.members.insert(
+                info.id.clone(),
+                Member {
+                    info: info.clone(),
+                    disconnected_since,
+                },
+            );
+        }
+        for info in &snapshot.waiting {
+            room.waiting.insert(info.id.clone(), info.clone());
+        }
+        for track in &snapshot.tracks {
+            room.tracks.insert(track.id.clone(), track.clone());
+        }
+        room
+    }
+
+    /// Applies an event the server sequenced. It must be the next one: a replica with a
+    /// gap would silently disagree with the server, so the caller asks for a snapshot.
+    pub fn apply_sequenced(&mut self, ev: &SequencedEvent) -> Result<(), ResumeError> {
+        if ev.seq <= self.log.last_seq() {
+            // Already applied (a resume that overlaps): applying twice would be the bug.
+            return Ok(());
+        }
+        self.log.push_existing(ev.clone())?;
+        self.apply_event(&ev.event, ev.at_ms);
+        Ok(())
+    }
+
     pub fn class_id(&self) -> &str {
         &self.class_id
     }

@@ -37,6 +37,16 @@ impl EventLog {
         self.last
     }
 
+    /// An empty log that continues after `last`: a replica that started from a snapshot
+    /// holds none of the events before it.
+    pub fn starting_after(last: Seq, capacity: usize) -> Self {
+        EventLog {
+            events: VecDeque::new(),
+            last,
+            capacity: capacity.max(1),
+        }
+    }
+
     pub fn append(&mut self, at_ms: u64, event: RoomEvent) -> SequencedEvent {
         self.last = Seq(self.last.0 + 1);
         let ev = SequencedEvent {

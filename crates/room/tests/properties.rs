@@ -138,6 +138,40 @@ proptest! {
         prop_assert_eq!(snap.settings, replica.settings);
     }
 
+    /// A client replica started from a snapshot at any point and moved forward by the
+    /// events after it ends where the server's room is; re-applying an event it already
+    /// holds (an overlapping resume) changes nothing.
+    #[test]
+    fn replica_from_any_snapshot_follows_the_room(
+        ops in proptest::collection::vec(arb_op(), 0..80),
+        cut_at in 0usize..80,
+    ) {
+        let cut_at = cut_at.min(ops.len());
+        let mut room = Room::new("c");
+        run(&mut room, &ops[..cut_at]);
+        let mut replica = Room::from_snapshot(&room.snapshot());
+        let before = room.last_seq();
+        run(&mut room, &ops[cut_at..]);
+        let rest = room.events_since(before).unwrap();
+        for ev in &rest {
+            replica.apply_sequenced(ev).unwrap();
+            replica.apply_sequenced(ev).unwrap();
+        }
+        prop_assert_eq!(replica.snapshot(), room.snapshot());
+    }
+
+    /// A replica refuses an event that would leave a gap rather than drift silently.
+    #[test]
+    fn replica_refuses_gaps(ops in proptest::collection::vec(arb_op(), 1..60)) {
+        let mut room = Room::new("c");
+        let start = Room::from_snapshot(&room.snapshot());
+        let emitted = run(&mut room, &ops);
+        if emitted.len() >= 2 {
+            let mut replica = start;
+            prop_assert!(replica.apply_sequenced(&emitted[1]).is_err());
+        }
+    }
+
     /// Whatever students send, only teachers change settings or silence others.
     #[test]
     fn only_teachers_moderate(ops in proptest::collection::vec(arb_op(), 0..80)) {

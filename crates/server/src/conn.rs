@@ -105,11 +105,15 @@ async fn session(
         .map_err(|_| (ErrorCode::Internal, "the room is gone".to_string()))??;
 
     let mut limiter = RateLimiter::new(state.cfg.rate_per_sec, state.cfg.rate_burst, now_ms());
+    let mut shutdown = state.shutdown.clone();
     let outcome = loop {
         tokio::select! {
             // A kill must win over the closed queue that comes with it, so the client
             // learns why it was closed.
             biased;
+            Ok(()) = shutdown.changed() => {
+                break Err((ErrorCode::ShuttingDown, "the server is stopping".into()));
+            }
             kill = &mut kill_rx => {
                 match kill {
                     Ok((code, why)) => break Err((code, why)),

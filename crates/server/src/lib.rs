@@ -40,6 +40,9 @@ pub struct AppState {
     pub public_url: String,
     hub: Hub,
     metrics: ServerMetrics,
+    /// Turns true when the server stops: every connection closes with `shutting_down`
+    /// (upgraded WebSockets outlive axum's graceful shutdown otherwise).
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What a started server tells its caller.
@@ -116,6 +119,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         );
     }
 
+    let (stopping, shutdown) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         cfg,
         storage,
@@ -125,6 +129,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         public_url,
         hub: Hub::default(),
         metrics: ServerMetrics::default(),
+        shutdown,
     });
 
     let class = match state.storage.latest_class().context("reading classes")? {
@@ -165,6 +170,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = rx.await;
+            let _ = stopping.send(true);
         });
         if let Err(e) = serve.await {
             tracing::error!("HTTP server stopped: {e}");

@@ -200,12 +200,21 @@ impl Core {
         }
         let offer = SdpOffer::from_sdp_string(&filtered)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_h264(true)
-            .enable_vp8(true)
-            .build(now);
+        let mut config = Rtc::builder().clear_codecs().enable_opus(true, false);
+        // Constrained baseline first, so that browsers send the H.264 every receiver
+        // decodes: the teacher app (webrtc-rs) answers a forwarded track with a single
+        // codec, and str0m's default order would have Chromium send plain baseline.
+        for (pt, rtx, mode1, profile) in [
+            (108, 109, true, 0x42e01f),
+            (127, 121, true, 0x42001f),
+            (124, 120, false, 0x42e01f),
+            (125, 107, false, 0x42001f),
+        ] {
+            config
+                .codec_config()
+                .add_h264(pt.into(), Some(rtx.into()), mode1, profile);
+        }
+        let mut rtc = config.enable_vp8(true).build(now);
         let candidate = Candidate::host(self.advertise, "udp")
             .map_err(|e| SfuError::Rejected(e.to_string()))?;
         rtc.add_local_candidate(candidate);

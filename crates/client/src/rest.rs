@@ -1,0 +1,149 @@
+//! The server's REST API, as the teacher app uses it.
+
+use std::time::Duration;
+
+use aula_proto::{ApiError, ClassCreated, CreateClass, InviteCreated, JoinGranted, JoinRequest};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::ClientError;
+
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// `base` is the server's HTTP origin, e.g. `http://127.0.0.1:7700`.
+    pub fn new(base: &str) -> Result<Api, ClientError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Invalid(format!(
+                "server URL must start with http:// or https://, got {base:?}"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        Ok(Api { base, http })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The WebSocket URL of the same server.
+    pub fn ws_url(&self) -> String {
+        let rest = self
+            .base
+            .strip_prefix("https://")
+            .map(|r| format!("wss://{r}"))
+            .unwrap_or_else(|| self.base.replacen("http://", "ws://", 1));
+        format!("{rest}/ws")
+    }
+
+    pub async fn create_class(
+        &self,
+        operator_key: &str,
+        title: &str,
+    ) -> Result<ClassCreated, ClientError> {
+        self.post(
+            "/api/classes",
+            Some(operator_key),
+            &CreateClass {
+                title: title.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn create_invite(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+    ) -> Result<InviteCreated, ClientError> {
+        self.post(
+            &format!("/api/classes/{class_id}/invites"),
+            Some(teacher_token),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    pub async fn join(&self, invite: &str, name: &str) -> Result<JoinGranted, ClientError> {
+        self.post(
+            "/api/join",
+            None,
+            &JoinRequest {
+                invite: invite.to_owned(),
+                name: name.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn healthy(&self) -> Result<(), ClientError> {
+        let url = format!("{}/healthz", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, &e))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(ClientError::Protocol(format!(
+                "/healthz answered {}",
+                resp.status()
+            )))
+        }
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.post(&url).json(body);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Protocol(format!("{path}: {e}")));
+        }
+        match serde_json::from_slice::<ApiError>(&bytes) {
+            Ok(err) => Err(ClientError::Server {
+                code: err.code,
+                message: err.message,
+            }),
+            Err(_) => Err(ClientError::Protocol(format!("{path} answered {status}"))),
+        }
+    }
+}
+
+pub(crate) fn unreachable(url: &str, e: &(dyn std::error::Error + 'static)) -> ClientError {
+    // The top-level message is generic ("error sending request"); the innermost cause is
+    // the one a teacher can act on ("Connection refused").
+    let mut detail = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    ClientError::Unreachable {
+        url: url.to_owned(),
+        detail,
+    }
+}

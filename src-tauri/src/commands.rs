@@ -1,0 +1,339 @@
+//! The typed commands the window calls. Each one is a thin call into `aula-client` or
+//! `aula-media`; failures reach the UI as `{ code, message }`, never a bare string.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use aula_client::cache::{ClassCredentials, SessionRecord};
+use aula_client::session::{default_ice_bind, now_ms};
+use aula_client::{Api, Cache, CachedClass, ClientError, SharedCache};
+use aula_media::DeviceInfo;
+use aula_proto::{RoomCommand, RoomSnapshot, SequencedEvent, TrackKind};
+use serde::Serialize;
+use tauri::{AppHandle, State};
+
+use crate::live::{Live, Preview};
+use crate::server::Hosting;
+
+/// What a failed command tells the UI.
+#[derive(Serialize, Debug)]
+pub struct UiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<ClientError> for UiError {
+    fn from(e: ClientError) -> Self {
+        UiError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<aula_client::CacheError> for UiError {
+    fn from(e: aula_client::CacheError) -> Self {
+        ClientError::from(e).into()
+    }
+}
+
+impl From<aula_media::MediaError> for UiError {
+    fn from(e: aula_media::MediaError) -> Self {
+        ClientError::from(e).into()
+    }
+}
+
+fn invalid(message: impl Into<String>) -> UiError {
+    UiError {
+        code: "invalid_request".into(),
+        message: message.into(),
+    }
+}
+
+type Result<T> = std::result::Result<T, UiError>;
+
+pub struct AppState {
+    app: AppHandle,
+    hosting: Hosting,
+    cache: SharedCache,
+    live: tokio::sync::Mutex<Option<Live>>,
+    preview: Mutex<Option<Preview>>,
+}
+
+impl AppState {
+    pub async fn start(app: AppHandle, data_dir: &Path, config_dir: &Path) -> anyhow::Result<Self> {
+        let cache =
+            Cache::open(&data_dir.join("cache.sqlite")).context("opening the local cache")?;
+        let hosting = crate::server::host(data_dir, config_dir).await?;
+        tracing::info!(
+            "teacher app on {} ({})",
+            hosting.server_url,
+            if hosting.embedded.is_some() {
+                "embedded"
+            } else {
+                "configured"
+            }
+        );
+        Ok(AppState {
+            app,
+            hosting,
+            cache: Arc::new(Mutex::new(cache)),
+            live: tokio::sync::Mutex::new(None),
+            preview: Mutex::new(None),
+        })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    version: String,
+    server_url: String,
+    embedded: bool,
+    student_base_url: String,
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        server_url: state.hosting.server_url.clone(),
+        embedded: state.hosting.embedded.is_some(),
+        student_base_url: state.hosting.server_url.clone(),
+    }
+}
+
+#[tauri::command]
+pub async fn list_classes(state: State<'_, AppState>) -> Result<Vec<CachedClass>> {
+    let live = state.live.lock().await.as_ref().map(|l| l.class_id.clone());
+    let mut classes = state.cache().classes()?;
+    for c in &mut classes {
+        c.live = live.as_deref() == Some(c.id.as_str());
+    }
+    Ok(classes)
+}
+
+#[tauri::command]
+pub async fn create_class(state: State<'_, AppState>, title: String) -> Result<CachedClass> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > 120 {
+        return Err(invalid("a class title is 1 to 120 characters"));
+    }
+    let key = state
+        .hosting
+        .operator_key
+        .as_deref()
+        .ok_or_else(|| UiError {
+            code: "forbidden".into(),
+            message:
+                "this app has no operator key for the configured server (set AULA_OPERATOR_KEY)"
+                    .into(),
+        })?;
+    let api = Api::new(&state.hosting.server_url)?;
+    let created = api.create_class(key, title).await?;
+    let cache = state.cache();
+    cache.upsert_class(
+        &created.class_id,
+        &created.title,
+        &ClassCredentials {
+            server_url: state.hosting.server_url.clone(),
+            teacher_token: created.teacher_token.clone(),
+        },
+        Some(&created.student_link),
+        now_ms(),
+    )?;
+    Ok(cache.class(&created.class_id)?)
+}
+
+#[derive(Serialize)]
+pub struct Devices {
+    cameras: Vec<DeviceInfo>,
+    microphones: Vec<DeviceInfo>,
+    screens: Vec<DeviceInfo>,
+}
+
+#[tauri::command]
+pub async fn list_devices() -> Result<Devices> {
+    // Device probing blocks (V4L2, ALSA, X); keep it off the IPC thread.
+    tauri::async_runtime::spawn_blocking(|| Devices {
+        cameras: aula_media::list_cameras(),
+        microphones: aula_media::list_microphones(),
+        screens: aula_media::list_screens(),
+    })
+    .await
+    .map_err(|e| UiError {
+        code: "internal".into(),
+        message: e.to_string(),
+    })
+}
+
+#[tauri::command]
+pub fn start_preview(state: State<'_, AppState>, camera_id: String) -> Result<()> {
+    let preview = Preview::start(state.app.clone(), &camera_id)?;
+    *state.preview.lock().unwrap_or_else(|p| p.into_inner()) = Some(preview);
+    Ok(())
+}
+
+#[tauri::command]
+pub fn stop_preview(state: State<'_, AppState>) {
+    state
+        .preview
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+}
+
+#[derive(Serialize)]
+pub struct LiveInfoParts {
+    pub class_id: String,
+    pub title: String,
+    pub student_link: String,
+    /// An `<svg>` document.
+    pub qr_svg: String,
+}
+
+#[tauri::command]
+pub async fn go_live(
+    state: State<'_, AppState>,
+    class_id: String,
+    camera_id: Option<String>,
+    microphone_id: Option<String>,
+) -> Result<LiveInfoParts> {
+    // The preview holds the camera; the live pipeline takes it over.
+    state
+        .preview
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let mut live = state.live.lock().await;
+    if let Some(current) = live.as_ref()
+        && current.class_id == class_id
+    {
+        return Ok(current.info());
+    }
+    if let Some(old) = live.take() {
+        old.end().await;
+    }
+    let (class, creds) = {
+        let cache = state.cache();
+        (cache.class(&class_id)?, cache.credentials(&class_id)?)
+    };
+    let student_link = match &class.student_link {
+        Some(l) => l.clone(),
+        None => {
+            let api = Api::new(&creds.server_url)?;
+            let invite = api.create_invite(&creds.teacher_token, &class_id).await?;
+            state
+                .cache()
+                .set_student_link(&class_id, &invite.student_link)?;
+            invite.student_link
+        }
+    };
+    let started = Live::start(
+        state.app.clone(),
+        state.cache.clone(),
+        aula_client::SessionConfig {
+            ice_bind: default_ice_bind(&creds.server_url),
+            server_url: creds.server_url,
+            class_id: class_id.clone(),
+            teacher_token: creds.teacher_token,
+        },
+        class.title.clone(),
+        student_link,
+        camera_id.as_deref(),
+        microphone_id.as_deref(),
+    )?;
+    let info = started.info();
+    *live = Some(started);
+    Ok(info)
+}
+
+async fn with_live<T>(
+    state: &State<'_, AppState>,
+    f: impl AsyncFnOnce(&Live) -> Result<T>,
+) -> Result<T> {
+    let live = state.live.lock().await;
+    let live = live.as_ref().ok_or_else(|| UiError {
+        code: "not_live".into(),
+        message: "no class is live".into(),
+    })?;
+    f(live).await
+}
+
+#[tauri::command]
+pub async fn set_screen_share(state: State<'_, AppState>, screen_id: Option<String>) -> Result<()> {
+    with_live(&state, async |live| {
+        live.set_screen(screen_id.as_deref()).await
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_microphone(state: State<'_, AppState>, enabled: bool) -> Result<()> {
+    with_live(&state, async |live| {
+        Ok(live
+            .session
+            .set_track_enabled(TrackKind::Microphone, enabled)
+            .await?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_camera(state: State<'_, AppState>, enabled: bool) -> Result<()> {
+    with_live(&state, async |live| {
+        Ok(live
+            .session
+            .set_track_enabled(TrackKind::Camera, enabled)
+            .await?)
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct CommandSent {
+    id: String,
+    queued: bool,
+}
+
+#[tauri::command]
+pub async fn room_command(state: State<'_, AppState>, command: RoomCommand) -> Result<CommandSent> {
+    with_live(&state, async |live| {
+        let (id, queued) = live.session.command(command).await?;
+        Ok(CommandSent { id: id.0, queued })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn end_class(state: State<'_, AppState>) -> Result<()> {
+    if let Some(live) = state.live.lock().await.take() {
+        live.end().await;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+pub struct ClassHistory {
+    class: CachedClass,
+    snapshot: Option<RoomSnapshot>,
+    events: Vec<SequencedEvent>,
+    sessions: Vec<SessionRecord>,
+    pending_commands: usize,
+}
+
+#[tauri::command]
+pub fn class_history(state: State<'_, AppState>, class_id: String) -> Result<ClassHistory> {
+    let cache = state.cache();
+    Ok(ClassHistory {
+        class: cache.class(&class_id)?,
+        snapshot: cache.snapshot(&class_id)?,
+        events: cache.events(&class_id)?,
+        sessions: cache.sessions(&class_id)?,
+        pending_commands: cache.pending_commands(&class_id)?.len(),
+    })
+}

@@ -1,0 +1,176 @@
+// The teacher client core (headless, no window) publishes the synthetic camera, a tone
+// and a screen track through the real server; a headless Chromium student receives all
+// three, reads the frame counter drawn into the teacher's video, and the teacher core
+// decodes the student's video.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { after, before, test } from 'node:test';
+import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
+
+const coreBin = process.env.AULA_TEACHER_CORE_BIN ?? path.join(root, 'target/debug/aula-teacher-core');
+
+let server;
+let browser;
+let core;
+let student;
+const coreOut = { ready: null, stats: null, logs: [] };
+
+before(async () => {
+  server = await startServer();
+  browser = await launchChromium();
+  core = spawn(coreBin, ['--server', server.base, '--title', 'Teacher core e2e', '--screen', 'synthetic'], {
+    env: { ...process.env, AULA_OPERATOR_KEY: server.ready.operator_key, RUST_LOG: process.env.AULA_CORE_LOG ?? 'info,webrtc=warn,rtc=warn' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  core.stderr.on('data', (d) => coreOut.logs.push(d.toString()));
+  readline.createInterface({ input: core.stdout }).on('line', (line) => {
+    const msg = JSON.parse(line);
+    if (msg.ready) coreOut.ready = msg.ready;
+    if (msg.stats) coreOut.stats = msg.stats;
+  });
+  await eventually(() => coreOut.ready, { what: `the teacher core to create its class; logs:\n${coreOut.logs.join('')}` });
+  student = await openClassPage(browser, withParams(coreOut.ready.student_link, { autojoin: '1', name: 'Ana' }));
+});
+
+after(async () => {
+  // The core's log, for a failure's post-mortem.
+  writeFileSync(path.join(os.tmpdir(), 'aula-teacher-core.log'), coreOut.logs.join(''));
+  if (core && core.exitCode === null) {
+    core.stdin.write('end\n');
+    await new Promise((r) => {
+      const t = setTimeout(() => { core.kill('SIGKILL'); r(); }, 5000);
+      core.on('exit', () => { clearTimeout(t); r(); });
+    });
+  }
+  await browser?.close();
+  await server?.stop();
+});
+
+// In-page: reads the frame stamp the synthetic source draws (see aula-media's `stamp`
+// module) from a received video track, `samples` times.
+async function readStamps(page, trackId, samples) {
+  return page.evaluate(async ({ trackId, samples }) => {
+    const rt = window.aula.receivedTracks().find((t) => t.trackId === trackId);
+    if (!rt) throw new Error(`no received track ${trackId}`);
+    const video = document.createElement('video');
+    video.muted = true;
+    video.srcObject = new MediaStream([rt.track]);
+    await video.play();
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    const out = [];
+    for (let i = 0; i < samples; i++) {
+      const shownAt = await new Promise((resolve) =>
+        video.requestVideoFrameCallback((now) => resolve(performance.timeOrigin + now)));
+      const w = video.videoWidth;
+      const h = video.videoHeight;
+      canvas.width = w;
+      canvas.height = h;
+      ctx.drawImage(video, 0, 0, w, h);
+      const img = ctx.getImageData(0, 0, w, h).data;
+      out.push({ stamp: window.__aulaReadStamp(img, w, h), shownAt, w, h });
+    }
+    video.srcObject = null;
+    return out;
+  }, { trackId, samples });
+}
+
+test('a Chromium student receives the teacher core camera, tone and screen, with real advancing frames', async () => {
+  await student.evaluate(installStampReader());
+  const teacherTracks = await eventually(async () => {
+    const tracks = await student.evaluate(() =>
+      window.aula.receivedTracks().map((t) => ({ trackId: t.trackId, kind: t.kind })));
+    const room = await student.evaluate(() => window.aula.state().snapshot);
+    const teacher = room?.members.find((m) => m.role === 'teacher');
+    if (!teacher) return null;
+    const mine = room.tracks.filter((t) => t.owner === teacher.id);
+    const got = mine.filter((t) => tracks.some((r) => r.trackId === t.id));
+    return got.length === 3 ? mine : null;
+  }, { what: 'three teacher tracks at the student', timeout: 45_000 });
+
+  // Audio: bytes received rise.
+  const stats = () => student.evaluate(() => window.aula.inboundStats());
+  const before = (await stats()).find((s) => teacherTracks[0].owner === s.memberId);
+  await eventually(async () => {
+    const now = (await stats()).find((s) => s.memberId === before.memberId);
+    return now.audioBytesReceived > before.audioBytesReceived + 1000;
+  }, { what: 'rising audio bytes from the teacher core' });
+
+  // Both video tracks carry real frames whose counter advances.
+  for (const kind of ['camera', 'screen']) {
+    const track = teacherTracks.find((t) => t.kind === kind);
+    const reads = await eventually(async () => {
+      const r = await readStamps(student, track.id, 15);
+      const ok = r.filter((x) => x.stamp);
+      return ok.length >= 10 ? ok : null;
+    }, { what: `readable frame stamps on the ${kind} track`, timeout: 45_000 });
+    const counters = reads.map((r) => r.stamp.counter);
+    for (let i = 1; i < counters.length; i++) {
+      assert.ok(counters[i] >= counters[i - 1], `${kind} counters never go back: ${counters}`);
+    }
+    assert.ok(counters.at(-1) > counters[0], `${kind} counter advances: ${counters}`);
+    const lat = reads.map((r) => r.shownAt - r.stamp.captureMs).sort((a, b) => a - b);
+    console.log(`${kind}: ${reads[0].w}x${reads[0].h}, counters ${counters[0]}..${counters.at(-1)}, capture->shown p50 ${lat[Math.floor(lat.length / 2)].toFixed(1)} ms`);
+  }
+});
+
+test('the teacher core decodes the student\'s video', async () => {
+  await new Promise((r) => setTimeout(r, 3000));
+  console.log(`student sends: ${JSON.stringify(await student.evaluate(() => window.aula.sentCodecs()))}`);
+  const studentId = await student.evaluate(() => window.aula.state().me.id);
+  const first = await eventually(() => {
+    const t = coreOut.stats?.remote.find((r) => r.member_id === studentId && r.kind === 'video' && r.frames_decoded > 0);
+    return t ? { ...t } : null;
+  }, { what: `decoded student frames at the teacher core; last stats ${JSON.stringify(coreOut.stats)}`, timeout: 45_000 });
+  await eventually(() => {
+    const t = coreOut.stats.remote.find((r) => r.track_id === first.track_id);
+    return t.frames_decoded > first.frames_decoded + 10;
+  }, { what: 'rising decoded frames' });
+  const t = coreOut.stats.remote.find((r) => r.track_id === first.track_id);
+  assert.ok(t.width > 0 && t.height > 0, `decoded size ${t.width}x${t.height}`);
+  console.log(`teacher core decoded ${t.codec} ${t.width}x${t.height}, ${t.frames_decoded} frames, ${t.decode_errors} errors`);
+});
+
+// The JavaScript twin of aula_media::stamp::read_stamp_from_luma, installed in the page.
+function installStampReader() {
+  return () => {
+    window.__aulaReadStamp = (rgba, w, h) => {
+      const cols = 64;
+      const bw = Math.floor(w / cols);
+      const bh = Math.max(8, Math.floor(h / 24));
+      const bit = (row, i) => {
+        let sum = 0;
+        let n = 0;
+        const x0 = i * bw + Math.floor(bw / 4);
+        const y0 = row * bh + Math.floor(bh / 4);
+        for (let y = y0; y < y0 + Math.max(1, Math.floor(bh / 2)); y++) {
+          for (let x = x0; x < x0 + Math.max(1, Math.floor(bw / 2)); x++) {
+            const p = (y * w + x) * 4;
+            sum += 0.299 * rgba[p] + 0.587 * rgba[p + 1] + 0.114 * rgba[p + 2];
+            n++;
+          }
+        }
+        return sum / n > 128 ? 1 : 0;
+      };
+      const bits = (row, from, count) => {
+        let v = 0n;
+        for (let i = from; i < from + count; i++) v = (v << 1n) | BigInt(bit(row, i));
+        return v;
+      };
+      const counter = bits(0, 0, 32);
+      const check = bits(0, 32, 32);
+      if ((counter ^ check) !== 0xffffffffn) return null;
+      const ts = bits(1, 0, 48);
+      const sum = bits(1, 48, 16);
+      let s = 0n;
+      for (let k = 0n; k < 6n; k++) s += (ts >> (8n * k)) & 0xffn;
+      if ((s & 0xffffn) !== sum) return null;
+      return { counter: Number(counter), captureMs: Number(ts) };
+    };
+  };
+}

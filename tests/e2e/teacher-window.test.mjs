@@ -1,0 +1,151 @@
+// The real teacher window (Tauri 2, WebKitGTK) under Xvfb, driven by tauri-driver and
+// WebKitWebDriver:
+// - it creates a class and goes live with the synthetic camera and tone;
+// - a Chromium student joins and the teacher's grid shows the student's tile playing;
+// - a screenshot of the live screen is taken with `import -window root`;
+// - the teacher ends the class;
+// - with the server stopped, the app starts again, lists the class from its local cache
+//   and opens it.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
+import { newSession, startTauriDriver, startXvfb } from './webdriver.mjs';
+
+const appBin = process.env.AULA_TEACHER_BIN ?? path.join(root, 'target/debug/aula-teacher');
+const outDir = path.join(root, 'tests/output');
+
+let xvfb;
+let server;
+let browser;
+let home;
+let className;
+
+function appEnv(extra = {}) {
+  return {
+    DISPLAY: xvfb.display,
+    XDG_DATA_HOME: path.join(home, 'data'),
+    XDG_CONFIG_HOME: path.join(home, 'config'),
+    XDG_CACHE_HOME: path.join(home, 'cache'),
+    AULA_SERVER_URL: server.base,
+    AULA_OPERATOR_KEY: server.ready.operator_key,
+    RUST_LOG: 'info,webrtc=warn,rtc=warn',
+    ...extra,
+  };
+}
+
+/** One run of the app: tauri-driver, a WebDriver session, and cleanup. */
+async function withApp(fn) {
+  const driver = await startTauriDriver(appEnv());
+  let session;
+  try {
+    session = await newSession(driver.url, appBin);
+    return await fn(session);
+  } catch (e) {
+    e.message += `\ntauri-driver/app logs:\n${driver.logs.join('').slice(-4000)}`;
+    throw e;
+  } finally {
+    await session?.close();
+    await driver.stop();
+  }
+}
+
+const state = (s) => s.exec('return window.aulaTeacher ? window.aulaTeacher.state() : null;');
+
+before(async () => {
+  home = mkdtempSync(path.join(os.tmpdir(), 'aula-teacher-'));
+  mkdirSync(outDir, { recursive: true });
+  xvfb = await startXvfb();
+  server = await startServer();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await xvfb?.stop();
+  if (home) rmSync(home, { recursive: true, force: true });
+});
+
+test('the teacher window goes live, shows a student playing, and ends the class', async () => {
+  className = `Window e2e ${Date.now()}`;
+  await withApp(async (s) => {
+    await eventually(async () => (await state(s))?.screen === 'home', { what: 'the home screen' });
+    await s.type(await s.find('[data-testid=new-class-title]'), className);
+    await s.click(await s.find('[data-testid=new-class-submit]'));
+    await eventually(async () => (await state(s))?.screen === 'golive', { what: 'the go-live screen' });
+    // The synthetic sources, as on a machine with no devices.
+    await s.exec(`
+      for (const [sel, value] of [['camera-select', 'synthetic:pattern'], ['microphone-select', 'synthetic:tone']]) {
+        const el = document.querySelector('[data-testid=' + sel + ']');
+        el.value = value;
+        el.dispatchEvent(new Event('change', { bubbles: true }));
+      }`);
+    await s.click(await s.find('[data-testid=go-live]'));
+    await eventually(async () => {
+      const st = await state(s);
+      return st?.screen === 'live' && st.link.state === 'live';
+    }, { what: 'live with the link up', timeout: 45_000 });
+    const link = await s.text(await s.find('[data-testid=student-link]'));
+    assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/.*invite=/);
+    const qr = await s.exec("return document.querySelector('[data-testid=qr]').outerHTML.length;");
+    assert.ok(qr > 200, 'the QR code is drawn');
+
+    const student = await openClassPage(browser, withParams(link, { autojoin: '1', name: 'Ana' }));
+    const studentId = await student.evaluate(() => window.aula.state().me.id);
+    // The student's tile plays: frames keep arriving and the tile shows a picture.
+    const tileFrames = () => s.exec(
+      'const t = document.querySelector(`[data-testid=tile][data-member-id="${arguments[0]}"]`);'
+      + ' return t ? { frames: Number(t.dataset.frames || 0), hasVideo: t.dataset.hasVideo === "true" } : null;',
+      [studentId]);
+    const first = await eventually(async () => {
+      const t = await tileFrames();
+      return t?.hasVideo && t.frames > 0 ? t : null;
+    }, { what: 'the student tile showing video', timeout: 60_000 });
+    await eventually(async () => (await tileFrames()).frames > first.frames + 5, { what: 'the tile playing' });
+    // The teacher's camera reaches the student too.
+    await eventually(async () => {
+      const stats = await student.evaluate(() => window.aula.inboundStats());
+      return stats.some((m) => m.framesDecoded > 5);
+    }, { what: 'the student decoding the teacher app camera', timeout: 45_000 });
+
+    const shot = path.join(outDir, 'teacher-live.png');
+    execFileSync('import', ['-display', xvfb.display, '-window', 'root', shot]);
+    assert.ok(statSync(shot).size > 10_000, 'a real screenshot');
+
+    await s.click(await s.find('[data-testid=end-class]'));
+    await s.click(await s.find('[data-testid=confirm-end]'));
+    await eventually(async () => (await state(s))?.screen === 'ended', { what: 'the class ended' });
+    await eventually(async () => {
+      const st = await student.evaluate(() => window.aula.state());
+      const teacher = st.snapshot?.members.find((m) => m.role === 'teacher');
+      return !teacher || !teacher.connected;
+    }, { what: 'the student seeing the teacher gone' });
+    await student.context().close();
+  });
+});
+
+test('with the server stopped, the app lists past classes from its cache and opens one', async () => {
+  await server.stop();
+  await withApp(async (s) => {
+    const item = await eventually(async () => {
+      const items = await s.exec(
+        "return [...document.querySelectorAll('[data-testid=class-item]')].map(e => e.textContent);");
+      return items.find((t) => t.includes(className)) ? items : null;
+    }, { what: 'the cached class in the list' });
+    assert.ok(item.length >= 1);
+    await s.exec(`
+      const el = [...document.querySelectorAll('[data-testid=class-item]')].find(e => e.textContent.includes(arguments[0]));
+      (el.querySelector('button, a') || el).click();`, [className]);
+    await eventually(async () => {
+      const n = await s.exec("return document.querySelectorAll('[data-testid=history-event]').length;");
+      return n > 0;
+    }, { what: 'the class history from the cache' });
+    const text = await s.exec("return document.querySelector('[data-testid=history]').textContent;");
+    assert.match(text, /Ana/, 'the history names the student who joined');
+  });
+});

@@ -1,0 +1,75 @@
+// Every call into the Tauri shell, in one place: the UI never invokes by name elsewhere,
+// and unit tests can stand a fake in for this module's interface.
+
+import type {
+  AppInfo,
+  CachedClass,
+  ClassHistory,
+  CommandSent,
+  Devices,
+  LinkState,
+  LiveInfo,
+  MediaErrorEvent,
+  PreviewFrame,
+  RoomCommand,
+  RoomSnapshot,
+  TileFrame,
+  UiError,
+} from "./contract";
+
+export interface Bridge {
+  appInfo(): Promise<AppInfo>;
+  listClasses(): Promise<CachedClass[]>;
+  createClass(title: string): Promise<CachedClass>;
+  listDevices(): Promise<Devices>;
+  startPreview(cameraId: string): Promise<void>;
+  stopPreview(): Promise<void>;
+  goLive(classId: string, cameraId: string | null, microphoneId: string | null): Promise<LiveInfo>;
+  setScreenShare(screenId: string | null): Promise<void>;
+  setMicrophone(enabled: boolean): Promise<void>;
+  setCamera(enabled: boolean): Promise<void>;
+  roomCommand(command: RoomCommand): Promise<CommandSent>;
+  endClass(): Promise<void>;
+  classHistory(classId: string): Promise<ClassHistory>;
+  onLinkState(f: (s: LinkState) => void): void;
+  onRoom(f: (s: RoomSnapshot) => void): void;
+  onTileFrame(f: (t: TileFrame) => void): void;
+  onPreviewFrame(f: (p: PreviewFrame) => void): void;
+  onMediaError(f: (e: MediaErrorEvent) => void): void;
+}
+
+/** Whatever a command rejected with, as the typed error the shell sends. */
+export function asUiError(e: unknown): UiError {
+  if (e && typeof e === "object" && "code" in e && "message" in e) {
+    return { code: String((e as UiError).code), message: String((e as UiError).message) };
+  }
+  return { code: "internal", message: String(e) };
+}
+
+export async function tauriBridge(): Promise<Bridge> {
+  const { invoke } = await import("@tauri-apps/api/core");
+  const { listen } = await import("@tauri-apps/api/event");
+  const on = <T>(name: string, f: (p: T) => void) => {
+    void listen<T>(name, (e) => f(e.payload));
+  };
+  return {
+    appInfo: () => invoke("app_info"),
+    listClasses: () => invoke("list_classes"),
+    createClass: (title) => invoke("create_class", { title }),
+    listDevices: () => invoke("list_devices"),
+    startPreview: (cameraId) => invoke("start_preview", { cameraId }),
+    stopPreview: () => invoke("stop_preview"),
+    goLive: (classId, cameraId, microphoneId) => invoke("go_live", { classId, cameraId, microphoneId }),
+    setScreenShare: (screenId) => invoke("set_screen_share", { screenId }),
+    setMicrophone: (enabled) => invoke("set_microphone", { enabled }),
+    setCamera: (enabled) => invoke("set_camera", { enabled }),
+    roomCommand: (command) => invoke("room_command", { command }),
+    endClass: () => invoke("end_class"),
+    classHistory: (classId) => invoke("class_history", { classId }),
+    onLinkState: (f) => on("link-state", f),
+    onRoom: (f) => on<{ snapshot: RoomSnapshot }>("room", (p) => f(p.snapshot)),
+    onTileFrame: (f) => on("tile-frame", f),
+    onPreviewFrame: (f) => on("preview-frame", f),
+    onMediaError: (f) => on("media-error", f),
+  };
+}

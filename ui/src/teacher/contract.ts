@@ -1,0 +1,74 @@
+// The teacher window's contract with the Tauri shell (src-tauri/src/commands.rs and
+// live.rs). Types generated from Rust are re-exported; the rest mirror the shell's
+// serde structs, field for field.
+
+import type { RoomCommand, RoomSnapshot, SequencedEvent } from "../generated/protocol";
+import type {
+  CachedClass,
+  DeviceInfo,
+  LinkPhase,
+  LinkState,
+  SessionRecord,
+} from "../generated/teacher";
+
+export type { CachedClass, DeviceInfo, LinkPhase, LinkState, RoomCommand, RoomSnapshot, SequencedEvent, SessionRecord };
+
+export interface UiError {
+  code: string;
+  message: string;
+}
+
+export interface AppInfo {
+  version: string;
+  server_url: string;
+  embedded: boolean;
+  student_base_url: string;
+}
+
+export interface Devices {
+  cameras: DeviceInfo[];
+  microphones: DeviceInfo[];
+  screens: DeviceInfo[];
+}
+
+export interface LiveInfo {
+  class_id: string;
+  title: string;
+  student_link: string;
+  qr_svg: string;
+}
+
+export interface CommandSent {
+  id: string;
+  queued: boolean;
+}
+
+export interface ClassHistory {
+  class: CachedClass;
+  snapshot: RoomSnapshot | null;
+  events: SequencedEvent[];
+  sessions: SessionRecord[];
+  pending_commands: number;
+}
+
+export interface TileFrame {
+  track_id: string;
+  member_id: string;
+  jpeg_base64: string;
+  width: number;
+  height: number;
+  frames_decoded: number;
+}
+
+export interface PreviewFrame {
+  source: "camera" | "screen";
+  jpeg_base64: string;
+  width: number;
+  height: number;
+}
+
+export interface MediaErrorEvent {
+  kind: "camera" | "microphone" | "screen";
+  code: string;
+  message: string;
+}

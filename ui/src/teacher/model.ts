@@ -1,0 +1,93 @@
+// Pure view-model functions of the teacher window, unit-tested without a DOM.
+
+import type { LinkState, RoomSnapshot, SequencedEvent } from "./contract";
+import type { MemberInfo, TrackKind } from "../generated/protocol";
+
+export interface TileModel {
+  member: MemberInfo;
+  micOn: boolean | null;
+  camOn: boolean | null;
+  handRaised: boolean;
+}
+
+/** Who gets a tile: students (not the teacher, not observers) who are in the room. */
+export function studentTiles(room: RoomSnapshot | null): TileModel[] {
+  if (!room) return [];
+  const state = (m: MemberInfo, kind: TrackKind): boolean | null => {
+    const t = room.tracks.find((x) => x.owner === m.id && x.kind === kind);
+    return t ? t.enabled : null;
+  };
+  return room.members
+    .filter((m) => m.role === "student")
+    .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
+    .map((m) => ({ member: m, micOn: state(m, "microphone"), camOn: state(m, "camera"), handRaised: false }));
+}
+
+/** The banner over a live class, or null when the link is up. */
+export function bannerText(link: LinkState, queued: number): string | null {
+  const queuedNote = queued > 0 ? ` ${queued} change${queued === 1 ? "" : "s"} will be sent when it is back.` : "";
+  switch (link.state) {
+    case "live":
+      return null;
+    case "connecting":
+      return "Connecting to the class server…";
+    case "reconnecting": {
+      const why = link.reason ? `${link.reason.message} — ` : "";
+      return `${why}reconnecting (attempt ${link.attempt}).${queuedNote}`;
+    }
+    case "offline":
+      return `Offline.${queuedNote}`;
+    case "ended":
+      return link.reason ? `The class ended: ${link.reason.message}` : "The class has ended.";
+  }
+}
+
+function nameOf(names: Map<string, string>, id: string): string {
+  return names.get(id) ?? "someone";
+}
+
+/** One readable line per event, for the history of a past class. */
+export function describeEvents(events: SequencedEvent[]): string[] {
+  const names = new Map<string, string>();
+  const lines: string[] = [];
+  for (const { event: e } of events) {
+    switch (e.kind) {
+      case "member_joined":
+        names.set(e.member.id, e.member.name || (e.member.role === "teacher" ? "Teacher" : "A student"));
+        lines.push(`${nameOf(names, e.member.id)} joined`);
+        break;
+      case "member_left":
+        lines.push(
+          `${nameOf(names, e.member)} ${e.reason === "removed" ? "was removed" : e.reason === "timed_out" ? "lost the connection" : "left"}`,
+        );
+        break;
+      case "presence_changed":
+        lines.push(`${nameOf(names, e.member)} ${e.connected ? "reconnected" : "disconnected"}`);
+        break;
+      case "member_waiting":
+        names.set(e.member.id, e.member.name);
+        lines.push(`${e.member.name} is waiting to be let in`);
+        break;
+      case "waiting_resolved":
+        lines.push(`${nameOf(names, e.member)} was ${e.admitted ? "let in" : "turned away"}`);
+        break;
+      case "track_published":
+        lines.push(`${nameOf(names, e.track.owner)} started sharing ${e.track.kind}`);
+        break;
+      case "track_unpublished":
+        break;
+      case "track_state_changed": {
+        const owner = e.track.split(".")[0] ?? "";
+        const who = e.by === owner ? nameOf(names, owner) : `${nameOf(names, e.by)} (for ${nameOf(names, owner)})`;
+        lines.push(`${who} turned a track ${e.enabled ? "on" : "off"}`);
+        break;
+      }
+      case "settings_changed":
+        lines.push(
+          `${nameOf(names, e.by)} ${e.settings.locked ? "locked" : "unlocked"} the class; waiting room ${e.settings.waiting_room ? "on" : "off"}`,
+        );
+        break;
+    }
+  }
+  return lines;
+}
