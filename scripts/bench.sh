@@ -1,16 +1,35 @@
 #!/usr/bin/env bash
 # The bench suite (not part of the tests). Loopback only; every run is bounded in time.
-#   scripts/bench.sh [fanout args...]     e.g. --subscribers 50,200,500 --janus
-# Needs ffmpeg (to encode the H.264 test stream) and, for --janus, Debian's janus.
+#   scripts/bench.sh [fanout] [args...]    SFU fan-out, e.g. --subscribers 50,200,500 --janus
+#   scripts/bench.sh encode [args...]      teacher app capture + convert + encode CPU per frame
+#   scripts/bench.sh teacher-live [args]   glass-to-glass latency and the teacher core's memory
+#                                          live with Chromium students (--students 10)
+# Needs ffmpeg (test stream, x264 reference), Xvfb + ImageMagick (screen capture) and,
+# for --janus, Debian's janus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what=fanout
+case "${1:-}" in fanout|encode|teacher-live) what=$1; shift ;; esac
 need=()
-command -v ffmpeg >/dev/null || need+=(ffmpeg)
+for tool in ffmpeg:ffmpeg Xvfb:xvfb convert:imagemagick; do
+  command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
 if [[ " $* " == *" --janus "* ]] && ! command -v janus >/dev/null; then need+=(janus); fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -q
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}"
 fi
-cargo build --release --locked -p aula-server -p aula-bench
-exec target/release/aula-bench fanout "$@"
+case $what in
+  fanout)
+    cargo build --release --locked -p aula-server -p aula-bench
+    exec target/release/aula-bench fanout "$@" ;;
+  encode)
+    cargo build --release --locked -p aula-bench
+    exec target/release/aula-bench encode "$@" ;;
+  teacher-live)
+    scripts/setup.sh --test
+    npm run --prefix ui build
+    cargo build --release --locked -p aula-server -p aula-client --bins
+    AULA_SERVER_BIN=target/release/aula-server exec node crates/bench/browser/teacher-live.mjs "$@" ;;
+esac

@@ -185,7 +185,9 @@ impl Live {
     }
 
     pub async fn set_screen(&self, screen_id: Option<&str>) -> Result<(), UiError> {
-        let source = screen_id.map(aula_media::open_screen).transpose()?;
+        let source = screen_id
+            .map(|id| aula_media::open_screen(Some(id)))
+            .transpose()?;
         Ok(self.session.set_screen(source).await?)
     }
 

@@ -7,6 +7,7 @@
 
 mod aula;
 mod client;
+mod encode;
 mod h264;
 mod janus;
 mod procstat;
@@ -31,6 +32,8 @@ struct Cli {
 enum Cmd {
     /// SFU fan-out: 1 publisher → N subscribers.
     Fanout(FanoutArgs),
+    /// The teacher app's capture + convert + encode CPU per frame (camera, screen, audio).
+    Encode(encode::EncodeArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -75,12 +78,13 @@ struct Row {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    match cli.cmd {
-        Cmd::Fanout(args) => rt.block_on(fanout(args)),
+    match Cli::parse().cmd {
+        // No runtime: the screen case sets $DISPLAY for xcap while single-threaded.
+        Cmd::Encode(args) => encode::run(args),
+        Cmd::Fanout(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(fanout(args)),
     }
 }
 

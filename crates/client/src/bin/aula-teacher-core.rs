@@ -35,6 +35,15 @@ struct Args {
     /// Camera resolution, e.g. 1280x720.
     #[arg(long, default_value = "640x360")]
     camera_size: String,
+    /// Resolution of the synthetic screen.
+    #[arg(long, default_value = "1280x720")]
+    screen_size: String,
+}
+
+fn parse_size(s: &str, flag: &str) -> anyhow::Result<(u32, u32)> {
+    s.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .with_context(|| format!("{flag} must look like 1280x720, not {s:?}"))
 }
 
 #[tokio::main]
@@ -64,15 +73,12 @@ async fn main() -> anyhow::Result<()> {
         Some(&class.student_link),
         aula_client::session::now_ms(),
     )?;
-    let (w, h) = args
-        .camera_size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .context("--camera-size must look like 1280x720")?;
+    let (w, h) = parse_size(&args.camera_size, "--camera-size")?;
+    let (sw, sh) = parse_size(&args.screen_size, "--screen-size")?;
     let camera_settings = VideoSettings::camera(w, h);
     let screen: Option<Box<dyn aula_media::VideoSource>> = match args.screen.as_str() {
         "none" => None,
-        "synthetic" => Some(Box::new(SyntheticPattern::new(1280, 720))),
+        "synthetic" => Some(Box::new(SyntheticPattern::new(sw, sh))),
         "xcap" => Some(aula_media::open_screen(None).context("opening the screen")?),
         other => anyhow::bail!("unknown --screen {other}"),
     };

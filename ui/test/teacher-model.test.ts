@@ -1,0 +1,79 @@
+// Unit tests of the teacher window's pure view model: `npm run test:unit`.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import type { MemberInfo, RoomSnapshot, SequencedEvent } from "../src/generated/protocol.js";
+import { bannerText, describeEvents, studentTiles } from "../src/teacher/model.js";
+
+const member = (id: string, name: string, role: MemberInfo["role"] = "student"): MemberInfo => ({
+  id,
+  name,
+  role,
+  connected: true,
+  joined_at_ms: 1,
+});
+
+const room = (members: MemberInfo[], tracks: RoomSnapshot["tracks"] = []): RoomSnapshot => ({
+  class_id: "c1",
+  seq: 1,
+  settings: { locked: false, waiting_room: false },
+  members,
+  waiting: [],
+  tracks,
+});
+
+test("tiles: students only, sorted by name, with their mic and camera state", () => {
+  const r = room(
+    [member("t", "Teacher", "teacher"), member("s2", "Zoe"), member("o", "Obs", "observer"), member("s1", "Ana")],
+    [
+      { id: "s1.camera", owner: "s1", kind: "camera", enabled: true },
+      { id: "s1.microphone", owner: "s1", kind: "microphone", enabled: false },
+    ],
+  );
+  const tiles = studentTiles(r);
+  assert.deepEqual(
+    tiles.map((t) => [t.member.name, t.camOn, t.micOn]),
+    [
+      ["Ana", true, false],
+      ["Zoe", null, null],
+    ],
+  );
+  assert.deepEqual(studentTiles(null), []);
+});
+
+test("banner: none when live, the server's reason and the queue while reconnecting", () => {
+  assert.equal(bannerText({ state: "live", reason: null, attempt: 0 }, 3), null);
+  const text = bannerText(
+    { state: "reconnecting", reason: { code: "unreachable", message: "Connection refused" }, attempt: 2 },
+    2,
+  );
+  assert.ok(text?.startsWith("Connection refused"), text ?? "");
+  assert.match(text ?? "", /attempt 2/);
+  assert.match(text ?? "", /2 changes will be sent/);
+  assert.match(bannerText({ state: "offline", reason: null, attempt: 0 }, 1) ?? "", /1 change will be sent/);
+  assert.match(
+    bannerText({ state: "ended", reason: { code: "removed", message: "You were removed" }, attempt: 0 }, 0) ?? "",
+    /You were removed/,
+  );
+});
+
+test("history: events read as sentences with the names of who did what", () => {
+  let seq = 0;
+  const ev = (event: SequencedEvent["event"]): SequencedEvent => ({ seq: ++seq, at_ms: seq, event });
+  const lines = describeEvents([
+    ev({ kind: "member_joined", member: member("t", "", "teacher") }),
+    ev({ kind: "member_joined", member: member("s1", "Ana") }),
+    ev({ kind: "track_state_changed", track: "s1.microphone", enabled: false, by: "t" }),
+    ev({ kind: "presence_changed", member: "s1", connected: false }),
+    ev({ kind: "member_left", member: "s1", reason: "removed" }),
+    ev({ kind: "member_left", member: "ghost", reason: "left" }),
+  ]);
+  assert.deepEqual(lines, [
+    "Teacher joined",
+    "Ana joined",
+    "Teacher (for Ana) turned a track off",
+    "Ana disconnected",
+    "Ana was removed",
+    "someone left",
+  ]);
+});
