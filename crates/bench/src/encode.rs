@@ -53,7 +53,8 @@ impl VideoResult {
     fn print(&self) {
         let total = self.total_us();
         let core = total * f64::from(self.fps) / 1e6 * 100.0;
-        let kbps = self.bytes as f64 * 8.0 / (f64::from(self.frames) / f64::from(self.fps)) / 1000.0;
+        let kbps =
+            self.bytes as f64 * 8.0 / (f64::from(self.frames) / f64::from(self.fps)) / 1000.0;
         println!(
             "{:<8} {}x{} @{} fps, {} frames: capture {:.2} ms + convert {:.2} ms + encode {:.2} ms = {:.2} ms/frame CPU ({:.0}% of a core at {} fps), {:.0} kbit/s",
             self.name,
@@ -153,11 +154,28 @@ fn x264_reference(raw: &Path, s: &VideoSettings, frames: u32) -> anyhow::Result<
     };
     let started = Instant::now();
     let child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-s", &format!("{}x{}", s.width, s.height)])
         .args(["-r", &format!("{}", s.fps), "-i"])
         .arg(raw)
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", tune, "-threads", "1"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            tune,
+            "-threads",
+            "1",
+        ])
         .args(["-b:v", &s.bitrate_bps.to_string(), "-f", "null", "-"])
         .stdout(Stdio::null())
         .spawn()
@@ -199,7 +217,13 @@ impl OwnScreen {
     fn start(width: u32, height: u32, dir: &Path) -> anyhow::Result<OwnScreen> {
         let (read, write) = std::io::pipe()?;
         let mut xvfb = Command::new("Xvfb")
-            .args(["-displayfd", "3", "-screen", "0", &format!("{width}x{height}x24")])
+            .args([
+                "-displayfd",
+                "3",
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+            ])
             .args(["-nolisten", "tcp"])
             .stderr(Stdio::null())
             .stdout(Stdio::null())
@@ -222,7 +246,13 @@ impl OwnScreen {
             .join("\n");
         let page = dir.join("screen-page.png");
         let ok = Command::new("convert")
-            .args(["-size", &format!("{width}x{height}"), "xc:white", "-fill", "black"])
+            .args([
+                "-size",
+                &format!("{width}x{height}"),
+                "xc:white",
+                "-fill",
+                "black",
+            ])
             .args(["-pointsize", "15", "-annotate", "+20+20"])
             .arg(&text)
             .arg(&page)
@@ -302,7 +332,9 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     println!(
         "aula-media capture + convert + encode, {} frames per case, unpaced, on {} cores",
         args.frames,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
 
     // Camera: 720p30.

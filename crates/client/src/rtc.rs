@@ -145,7 +145,6 @@ fn media_engine() -> Result<MediaEngine, ClientError> {
                 ..h264()
             },
             payload_type: PT_H264_BASELINE,
-            ..Default::default()
         },
         RtpCodecKind::Video,
     )?;
@@ -153,7 +152,6 @@ fn media_engine() -> Result<MediaEngine, ClientError> {
         RTCRtpCodecParameters {
             rtp_codec: h264(),
             payload_type: PT_H264,
-            ..Default::default()
         },
         RtpCodecKind::Video,
     )?;
@@ -168,7 +166,6 @@ fn media_engine() -> Result<MediaEngine, ClientError> {
                 rtcp_feedback: video_feedback(),
             },
             payload_type: PT_VP8,
-            ..Default::default()
         },
         RtpCodecKind::Video,
     )?;
@@ -176,7 +173,6 @@ fn media_engine() -> Result<MediaEngine, ClientError> {
         RTCRtpCodecParameters {
             rtp_codec: opus(),
             payload_type: PT_OPUS,
-            ..Default::default()
         },
         RtpCodecKind::Audio,
     )?;

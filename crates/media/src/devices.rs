@@ -331,7 +331,7 @@ fn mic_thread(
     };
     let stream = match config.sample_format() {
         cpal::SampleFormat::I16 => device.build_input_stream::<i16, _, _>(
-            stream_config.clone(),
+            stream_config,
             move |data: &[i16], _: &cpal::InputCallbackInfo| {
                 let _ = blocks.try_send(Ok(data.to_vec()));
             },
@@ -339,7 +339,7 @@ fn mic_thread(
             None,
         ),
         cpal::SampleFormat::F32 => device.build_input_stream::<f32, _, _>(
-            stream_config.clone(),
+            stream_config,
             move |data: &[f32], _: &cpal::InputCallbackInfo| {
                 let pcm = data
                     .iter()

@@ -347,9 +347,12 @@ class TeacherApp {
       }
       (tile.querySelector(".t-tile-name") as HTMLElement).textContent = m.member.name;
       tile.classList.toggle("t-offline", !m.member.connected);
-      tile.querySelector(".t-mic")?.classList.toggle("t-on", m.micOn === true);
+      tile.dataset.mic = m.micOn === null ? "none" : m.micOn ? "on" : "off";
+      tile.dataset.cam = m.camOn === null ? "none" : m.camOn ? "on" : "off";
       tile.querySelector(".t-hand")?.toggleAttribute("hidden", !m.handRaised);
-      (tile.querySelector(".t-mic") as HTMLElement).textContent = m.micOn ? "🎤" : "🔇";
+      // Text, not emoji: a laptop without an emoji font shows empty boxes.
+      (tile.querySelector(".t-mic") as HTMLElement).textContent =
+        m.micOn === true ? "" : m.micOn === false ? "Muted" : "No mic";
     }
     if (!models.length && !grid.querySelector(".t-empty")) {
       grid.append(h("p", { class: "t-empty" }, "No students yet. Share the link or the QR code."));
@@ -396,7 +399,7 @@ class TeacherApp {
       "div",
       { class: "t-tile", "data-testid": "tile", "data-member-id": memberId, "data-frames": "0", "data-has-video": "false" },
       h("img", { class: "t-tile-video", alt: "" }),
-      h("div", { class: "t-tile-bar" }, h("span", { class: "t-tile-name" }), h("span", { class: "t-hand", hidden: true }, "✋"), h("span", { class: "t-mic" })),
+      h("div", { class: "t-tile-bar" }, h("span", { class: "t-tile-name" }), h("span", { class: "t-hand", hidden: true }, "Hand up"), h("span", { class: "t-mic" })),
       menuBtn,
       menu,
     );
