@@ -5,6 +5,9 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Parser;
 
+/// `identifier` in tauri.conf.json.
+const IDENTIFIER: &str = "org.aula.teacher";
+
 /// The server the app talks to.
 pub struct Hosting {
     pub server_url: String,
@@ -88,9 +91,14 @@ pub fn run_headless() -> anyhow::Result<()> {
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let dirs = directories::ProjectDirs::from("org", "aula", "teacher")
-            .context("no home directory")?;
-        let running = start_embedded(dirs.data_dir()).await?;
+        // The same directory the window uses (Tauri: data dir + bundle identifier), so
+        // both modes host the same classes.
+        let data = directories::BaseDirs::new()
+            .context("no home directory")?
+            .data_dir()
+            .join(IDENTIFIER);
+        let running = start_embedded(&data).await?;
+        running.ready.announce();
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;

@@ -58,6 +58,23 @@ pub struct Ready {
     pub data_dir: String,
 }
 
+impl Ready {
+    /// The links for a person, then one machine-readable line for scripts and tests.
+    pub fn announce(&self) {
+        println!(
+            "Aula is running at http://{}  (media on udp {})",
+            self.http, self.media
+        );
+        println!("  teacher link: {}", self.teacher_link);
+        println!("  student link: {}", self.student_link);
+        println!("  operator key: {}  (POST /api/classes)", self.operator_key);
+        println!("  data:         {}", self.data_dir);
+        if let Ok(json) = serde_json::to_string(self) {
+            println!("AULA_READY {json}");
+        }
+    }
+}
+
 pub struct Running {
     pub ready: Ready,
     shutdown: Option<oneshot::Sender<()>>,

@@ -15,17 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let running = aula_server::start(cfg)
         .await
         .context("starting aula-server")?;
-    let r = &running.ready;
-    println!(
-        "Aula is running at http://{}  (media on udp {})",
-        r.http, r.media
-    );
-    println!("  teacher link: {}", r.teacher_link);
-    println!("  student link: {}", r.student_link);
-    println!("  operator key: {}  (POST /api/classes)", r.operator_key);
-    println!("  data:         {}", r.data_dir);
-    // One machine-readable line for scripts and tests.
-    println!("AULA_READY {}", serde_json::to_string(r)?);
+    running.ready.announce();
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;

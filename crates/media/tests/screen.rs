@@ -1,0 +1,98 @@
+//! Screen capture through xcap from a real X server: an Xvfb of this test's own, its root
+//! window painted a known colour with ImageMagick. Its own test binary because it sets
+//! `DISPLAY`.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aula_media::{DeviceKind, MediaError, PixelFormat, open_screen};
+
+struct Xvfb(Child);
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Xvfb on the first free display number from 140 (bounded tries).
+fn start_xvfb() -> (Xvfb, String) {
+    for n in 140..180 {
+        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            continue;
+        }
+        let mut child = Command::new("Xvfb")
+            .arg(format!(":{n}"))
+            .args(["-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed by scripts/setup.sh --test");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return (Xvfb(child), format!(":{n}"));
+            }
+            if child.try_wait().unwrap().is_some() {
+                break; // taken meanwhile: try the next one
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("no free X display between :140 and :179");
+}
+
+#[test]
+fn xcap_captures_a_real_x_screen_and_a_missing_one_is_a_typed_error() {
+    // No X server at all: a clear error, not a panic.
+    // SAFETY: this test binary has one test; nothing else reads the environment now.
+    unsafe { std::env::set_var("DISPLAY", ":179") };
+    match open_screen(None) {
+        Err(e) => assert!(
+            matches!(
+                e,
+                MediaError::NoDevice {
+                    kind: DeviceKind::Screen
+                } | MediaError::DeviceLost {
+                    kind: DeviceKind::Screen,
+                    ..
+                }
+            ),
+            "{e:?}"
+        ),
+        Ok(_) => panic!("a screen on a display that does not exist"),
+    }
+
+    let (_xvfb, display) = start_xvfb();
+    let ok = Command::new("display")
+        .args([
+            "-display",
+            &display,
+            "-window",
+            "root",
+            "-size",
+            "800x600",
+            "xc:#2060c0",
+        ])
+        .status()
+        .expect("ImageMagick is installed by scripts/setup.sh --test");
+    assert!(ok.success());
+    // SAFETY: as above.
+    unsafe { std::env::set_var("DISPLAY", &display) };
+    let mut screen = open_screen(None).expect("the Xvfb screen opens");
+    let info = screen.info();
+    assert_eq!((info.width, info.height), (800, 600));
+    let frame = screen.capture().expect("a capture");
+    assert_eq!((frame.width, frame.height), (800, 600));
+    assert_eq!(frame.format, PixelFormat::Rgba);
+    let at = |x: u32, y: u32| {
+        let p = (y * frame.stride + x * 4) as usize;
+        [frame.data[p], frame.data[p + 1], frame.data[p + 2]]
+    };
+    assert_eq!(at(400, 300), [0x20, 0x60, 0xc0], "the painted colour");
+    assert_eq!(at(10, 590), [0x20, 0x60, 0xc0]);
+}
