@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
-import { newSession, startTauriDriver, startXvfb } from './webdriver.mjs';
+import { appState, createClassAndGoLive, newSession, startTauriDriver, startXvfb } from './webdriver.mjs';
 
 const appBin = process.env.AULA_TEACHER_BIN ?? path.join(root, 'target/debug/aula-teacher');
 const outDir = path.join(root, 'tests/output');
@@ -54,7 +54,7 @@ async function withApp(fn) {
   }
 }
 
-const state = (s) => s.exec('return window.aulaTeacher ? window.aulaTeacher.state() : null;');
+const state = appState;
 
 before(async () => {
   home = mkdtempSync(path.join(os.tmpdir(), 'aula-teacher-'));
@@ -74,23 +74,7 @@ after(async () => {
 test('the teacher window goes live, shows a student playing, and ends the class', async () => {
   className = `Window e2e ${Date.now()}`;
   await withApp(async (s) => {
-    await eventually(async () => (await state(s))?.screen === 'home', { what: 'the home screen' });
-    await s.type(await s.find('[data-testid=new-class-title]'), className);
-    await s.click(await s.find('[data-testid=new-class-submit]'));
-    await eventually(async () => (await state(s))?.screen === 'golive', { what: 'the go-live screen' });
-    // The synthetic sources, as on a machine with no devices.
-    await s.exec(`
-      for (const [sel, value] of [['camera-select', 'synthetic:pattern'], ['microphone-select', 'synthetic:tone']]) {
-        const el = document.querySelector('[data-testid=' + sel + ']');
-        el.value = value;
-        el.dispatchEvent(new Event('change', { bubbles: true }));
-      }`);
-    await s.click(await s.find('[data-testid=go-live]'));
-    await eventually(async () => {
-      const st = await state(s);
-      return st?.screen === 'live' && st.link.state === 'live';
-    }, { what: 'live with the link up', timeout: 45_000 });
-    const link = await s.text(await s.find('[data-testid=student-link]'));
+    const link = await createClassAndGoLive(s, className);
     assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/.*invite=/);
     const qr = await s.exec("return document.querySelector('[data-testid=qr]').outerHTML.length;");
     assert.ok(qr > 200, 'the QR code is drawn');

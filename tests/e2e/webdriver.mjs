@@ -2,6 +2,7 @@
 // tauri-driver and WebKitWebDriver. Also starts Xvfb and tauri-driver as child processes
 // and stops them by PID.
 
+import { eventually } from './harness.mjs';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 
@@ -103,4 +104,31 @@ export async function newSession(driverUrl, application, args = []) {
     },
   };
   return session;
+}
+
+/** The teacher window's state, as its test hook reports it. */
+export const appState = (s) => s.exec('return window.aulaTeacher ? window.aulaTeacher.state() : null;');
+
+/**
+ * Drives the teacher window from its home screen to a live class on the synthetic camera
+ * and tone; returns the student link it shows.
+ */
+export async function createClassAndGoLive(s, title) {
+  await eventually(async () => (await appState(s))?.screen === 'home', { what: 'the home screen' });
+  await s.type(await s.find('[data-testid=new-class-title]'), title);
+  await s.click(await s.find('[data-testid=new-class-submit]'));
+  await eventually(async () => (await appState(s))?.screen === 'golive', { what: 'the go-live screen' });
+  // The synthetic sources, as on a machine with no devices.
+  await s.exec(`
+    for (const [sel, value] of [['camera-select', 'synthetic:pattern'], ['microphone-select', 'synthetic:tone']]) {
+      const el = document.querySelector('[data-testid=' + sel + ']');
+      el.value = value;
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    }`);
+  await s.click(await s.find('[data-testid=go-live]'));
+  await eventually(async () => {
+    const st = await appState(s);
+    return st?.screen === 'live' && st.link.state === 'live';
+  }, { what: 'live with the link up', timeout: 45_000 });
+  return s.text(await s.find('[data-testid=student-link]'));
 }

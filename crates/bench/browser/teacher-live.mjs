@@ -1,14 +1,18 @@
 // Benchmark: the teacher app's core live on loopback with real Chromium students.
 // - glass-to-glass latency: the capture time stamped into each synthetic frame, to the
 //   moment Chromium presents that frame (requestVideoFrameCallback), camera and screen;
-// - the teacher core's resident memory and CPU while live with 1 and then N students,
-//   every student sending camera and microphone.
+// - the teacher's resident memory and CPU while live with 1 and then N students, every
+//   student sending camera and microphone.
+// The teacher is the headless core (`aula-teacher-core`), or with --app the real Tauri
+// window under an Xvfb of its own, driven through tauri-driver; then memory is the whole
+// app: its process and the WebKit processes it starts (RSS, and PSS so shared pages are
+// not counted twice).
 // Loopback only; every wait is bounded. Run through `scripts/bench.sh teacher-live`.
 //
-//   node crates/bench/browser/teacher-live.mjs [--students 10] [--samples 300]
+//   node crates/bench/browser/teacher-live.mjs [--students 10] [--samples 300] [--app]
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -17,6 +21,9 @@ import {
   eventually, launchChromium, openClassPage, root, startServer, withParams,
 } from '../../../tests/e2e/harness.mjs';
 import { installStampReader, readStamps } from '../../../tests/e2e/stamp.mjs';
+import {
+  createClassAndGoLive, newSession, startTauriDriver, startXvfb,
+} from '../../../tests/e2e/webdriver.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -24,11 +31,13 @@ const { values: opts } = parseArgs({
     samples: { type: 'string', default: '300' },
     'camera-size': { type: 'string', default: '1280x720' },
     'screen-size': { type: 'string', default: '1920x1080' },
+    app: { type: 'boolean', default: false },
   },
 });
 const students = Number(opts.students);
 const samples = Number(opts.samples);
 const coreBin = process.env.AULA_TEACHER_CORE_BIN ?? path.join(root, 'target/release/aula-teacher-core');
+const appBin = process.env.AULA_TEACHER_BIN ?? path.join(root, 'target/release/aula-teacher');
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const rssMiB = (pid) => {
@@ -40,41 +49,115 @@ const cpuSeconds = (pid) => {
   return (Number(rest[11]) + Number(rest[12])) / 100;
 };
 
-/** Samples the core's RSS and CPU for `seconds`. */
-async function measure(pid, seconds) {
+const pssMiB = (pid) => {
+  const line = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n').find((l) => l.startsWith('Pss:'));
+  return Number(line.split(/\s+/)[1]) / 1024;
+};
+const parentOf = (pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').pop().trim().split(/\s+/)[1]);
+const nameOf = (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+
+/** The teacher's processes: the core, or the app and the WebKit processes under it. */
+function teacherPids(rootPid) {
+  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const out = [rootPid];
+  for (const pid of all) {
+    try {
+      for (let p = parentOf(pid); p > 1; p = parentOf(p)) {
+        if (p === rootPid) { out.push(pid); break; }
+      }
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** Samples the teacher's memory and CPU for `seconds`. */
+async function measure(rootPid, seconds) {
   const rss = [];
-  const cpu0 = cpuSeconds(pid);
+  const pss = [];
+  const pids = teacherPids(rootPid);
+  const cpuOf = () => pids.reduce((a, p) => { try { return a + cpuSeconds(p); } catch { return a; } }, 0);
+  const cpu0 = cpuOf();
   const t0 = Date.now();
   while (Date.now() - t0 < seconds * 1000) {
-    rss.push(rssMiB(pid));
-    await new Promise((r) => setTimeout(r, 500));
+    let r = 0;
+    let q = 0;
+    for (const p of pids) {
+      try { r += rssMiB(p); q += pssMiB(p); } catch { /* gone */ }
+    }
+    rss.push(r);
+    pss.push(q);
+    await new Promise((res) => setTimeout(res, 500));
   }
-  const cpu = (cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000);
+  const cpu = (cpuOf() - cpu0) / ((Date.now() - t0) / 1000);
   rss.sort((a, b) => a - b);
-  return { rssP50: pct(rss, 0.5), rssMax: rss.at(-1), cpuCores: cpu };
+  pss.sort((a, b) => a - b);
+  return {
+    rssP50: pct(rss, 0.5), rssMax: rss.at(-1), pssP50: pct(pss, 0.5), cpuCores: cpu,
+    processes: pids.map((p) => { try { return nameOf(p); } catch { return '?'; } }).join(', '),
+  };
 }
+const describe = (m) => `RSS p50 ${m.rssP50.toFixed(1)} MiB (max ${m.rssMax.toFixed(1)}), PSS p50 ${m.pssP50.toFixed(1)} MiB, `
+  + `CPU ${(m.cpuCores * 100).toFixed(0)}% of a core [${m.processes}]`;
 
 const server = await startServer();
 const browser = await launchChromium();
 const out = { ready: null, stats: null, logs: [] };
-const core = spawn(coreBin, [
-  '--server', server.base, '--title', 'Bench: teacher live', '--screen', 'synthetic',
-  '--camera-size', opts['camera-size'], '--screen-size', opts['screen-size'],
-], {
-  env: { ...process.env, AULA_OPERATOR_KEY: server.ready.operator_key, RUST_LOG: 'warn' },
-  stdio: ['pipe', 'pipe', 'pipe'],
-});
-core.stderr.on('data', (d) => out.logs.push(d.toString()));
-readline.createInterface({ input: core.stdout }).on('line', (line) => {
-  const msg = JSON.parse(line);
-  if (msg.ready) out.ready = msg.ready;
-  if (msg.stats) out.stats = msg.stats;
-});
+let core;
+let app;
+let xvfb;
+if (opts.app) {
+  xvfb = await startXvfb('1280x800x24');
+  const home = mkdtempSync(path.join(os.tmpdir(), 'aula-bench-app-'));
+  const driver = await startTauriDriver({
+    DISPLAY: xvfb.display,
+    XDG_DATA_HOME: path.join(home, 'data'),
+    XDG_CONFIG_HOME: path.join(home, 'config'),
+    XDG_CACHE_HOME: path.join(home, 'cache'),
+    AULA_SERVER_URL: server.base,
+    AULA_OPERATOR_KEY: server.ready.operator_key,
+    RUST_LOG: 'warn',
+  });
+  const session = await newSession(driver.url, appBin);
+  app = { driver, session, home };
+} else {
+  core = spawn(coreBin, [
+    '--server', server.base, '--title', 'Bench: teacher live', '--screen', 'synthetic',
+    '--camera-size', opts['camera-size'], '--screen-size', opts['screen-size'],
+  ], {
+    env: { ...process.env, AULA_OPERATOR_KEY: server.ready.operator_key, RUST_LOG: 'warn' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  core.stderr.on('data', (d) => out.logs.push(d.toString()));
+  readline.createInterface({ input: core.stdout }).on('line', (line) => {
+    const msg = JSON.parse(line);
+    if (msg.ready) out.ready = msg.ready;
+    if (msg.stats) out.stats = msg.stats;
+  });
+}
+
+/** Pid of the teacher: the core, or the app (the child of WebKitWebDriver). */
+function teacherRoot() {
+  if (core) return core.pid;
+  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  return all.find((p) => { try { return nameOf(p) === 'aula-teacher'; } catch { return false; } });
+}
+
+/** How many students' videos the teacher is decoding. */
+async function decodingStudents() {
+  if (core) return out.stats?.remote.filter((r) => r.kind === 'video' && r.frames_decoded > 0).length ?? 0;
+  return app.session.exec(
+    "return [...document.querySelectorAll('[data-testid=tile]')].filter(t => t.dataset.hasVideo === 'true' && Number(t.dataset.frames) > 0).length;");
+}
 
 const pages = [];
 try {
-  await eventually(() => out.ready, { what: 'the teacher core to create its class' });
-  const link = out.ready.student_link;
+  let link;
+  if (core) {
+    await eventually(() => out.ready, { what: 'the teacher core to create its class' });
+    link = out.ready.student_link;
+  } else {
+    link = await createClassAndGoLive(app.session, 'Bench: teacher app live');
+  }
   const first = await openClassPage(browser, withParams(link, { autojoin: '1', name: 'Student 1' }));
   pages.push(first);
   await first.evaluate(installStampReader());
@@ -83,12 +166,14 @@ try {
     const teacher = room?.members.find((m) => m.role === 'teacher');
     const got = await first.evaluate(() => window.aula.receivedTracks().map((t) => t.trackId));
     const mine = room?.tracks.filter((t) => t.owner === teacher?.id && got.includes(t.id)) ?? [];
-    return mine.length === 3 ? mine : null;
+    return mine.length === (core ? 3 : 2) ? mine : null;
   }, { what: 'the teacher tracks at the student', timeout: 60_000 });
 
-  console.log(`teacher core live; camera ${opts['camera-size']} @30, screen ${opts['screen-size']} @15, on ${os.cpus().length} cores`);
+  console.log(core
+    ? `teacher core live; camera ${opts['camera-size']} @30, screen ${opts['screen-size']} @15, on ${os.cpus().length} cores`
+    : `teacher app (Tauri window under Xvfb) live; synthetic camera 1280x720 @30, tone; on ${os.cpus().length} cores`);
   console.log('glass-to-glass (stamped capture time -> Chromium presents the frame; same clock, loopback):');
-  for (const kind of ['camera', 'screen']) {
+  for (const kind of core ? ['camera', 'screen'] : ['camera']) {
     const track = tracks.find((t) => t.kind === kind);
     // Let the encoder's ramp-up and the first keyframes pass.
     await readStamps(first, track.id, 30);
@@ -102,19 +187,26 @@ try {
     );
   }
 
-  const one = await measure(core.pid, 10);
-  console.log(`teacher core with 1 student: RSS p50 ${one.rssP50.toFixed(1)} MiB (max ${one.rssMax.toFixed(1)}), CPU ${(one.cpuCores * 100).toFixed(0)}% of a core`);
+  const who = core ? 'teacher core' : 'teacher app';
+  const one = await measure(teacherRoot(), 10);
+  console.log(`${who} with 1 student: ${describe(one)}`);
   for (let i = 2; i <= students; i++) {
     pages.push(await openClassPage(browser, withParams(link, { autojoin: '1', name: `Student ${i}` })));
   }
-  const decoding = await eventually(() => {
-    const n = out.stats?.remote.filter((r) => r.kind === 'video' && r.frames_decoded > 0).length ?? 0;
+  const decoding = await eventually(async () => {
+    const n = await decodingStudents();
     return n >= students ? n : null;
-  }, { what: `${students} student videos decoding at the teacher core`, timeout: 120_000 });
-  const many = await measure(core.pid, 15);
-  console.log(`teacher core with ${students} students (${decoding} student videos decoding): RSS p50 ${many.rssP50.toFixed(1)} MiB (max ${many.rssMax.toFixed(1)}), CPU ${(many.cpuCores * 100).toFixed(0)}% of a core`);
+  }, { what: `${students} student videos decoding at the teacher`, timeout: 120_000 });
+  const many = await measure(teacherRoot(), 15);
+  console.log(`${who} with ${students} students (${decoding} student videos decoding): ${describe(many)}`);
 } finally {
-  if (core.exitCode === null) {
+  if (app) {
+    await app.session.close();
+    await app.driver.stop();
+    await xvfb.stop();
+    rmSync(app.home, { recursive: true, force: true });
+  }
+  if (core && core.exitCode === null) {
     core.stdin.write('end\n');
     await new Promise((r) => {
       const t = setTimeout(() => { core.kill('SIGKILL'); r(); }, 5000);

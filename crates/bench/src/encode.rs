@@ -30,6 +30,9 @@ pub struct EncodeArgs {
     /// Skip the screen case (it needs Xvfb and ImageMagick).
     #[arg(long)]
     no_screen: bool,
+    /// Size of the captured X screen.
+    #[arg(long, default_value = "1920x1080")]
+    screen_size: String,
 }
 
 struct VideoResult {
@@ -72,7 +75,7 @@ impl VideoResult {
         );
         if let Some(x) = self.x264_us {
             println!(
-                "{:<8} reference ffmpeg libx264 ultrafast/zerolatency, 1 thread, same frames: {:.2} ms/frame encode; ratio openh264 encode / x264 = {:.2}x",
+                "{:<8} reference ffmpeg libx264 ultrafast (tune zerolatency/stillimage), 1 thread, same frames: {:.2} ms/frame encode; ratio openh264 encode / x264 = {:.2}x",
                 "",
                 x / 1000.0,
                 self.encode_us / x
@@ -146,6 +149,13 @@ fn run_video(
     })
 }
 
+/// The reference, or why there is none.
+fn reference(raw: &Path, s: &VideoSettings, frames: u32) -> Option<f64> {
+    x264_reference(raw, s, frames)
+        .inspect_err(|e| println!("         no x264 reference: {e:#}"))
+        .ok()
+}
+
 /// ffmpeg libx264 on the same I420 frames, one thread, its CPU from its own rusage.
 fn x264_reference(raw: &Path, s: &VideoSettings, frames: u32) -> anyhow::Result<f64> {
     let tune = match s.content {
@@ -207,39 +217,21 @@ fn wait_with_cpu(mut child: Child) -> anyhow::Result<(std::process::ExitStatus, 
     Ok((std::process::ExitStatus::from_raw(status), cpu))
 }
 
-/// An Xvfb of our own, showing a page of text on its root window.
+/// An Xvfb of our own, showing a page of text.
 struct OwnScreen {
     xvfb: Child,
     display: String,
+    viewer: Option<Child>,
 }
 
 impl OwnScreen {
     fn start(width: u32, height: u32, dir: &Path) -> anyhow::Result<OwnScreen> {
-        let (read, write) = std::io::pipe()?;
-        let mut xvfb = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "3",
-                "-screen",
-                "0",
-                &format!("{width}x{height}x24"),
-            ])
-            .args(["-nolisten", "tcp"])
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .fd3(write)
-            .spawn()
-            .context("starting Xvfb (apt-get install xvfb)")?;
-        let display = read_display(read, Duration::from_secs(10));
-        let display = match display {
-            Ok(d) => format!(":{d}"),
-            Err(e) => {
-                let _ = xvfb.kill();
-                let _ = xvfb.wait();
-                return Err(e);
-            }
+        let (xvfb, display) = start_xvfb(width, height)?;
+        let screen = OwnScreen {
+            xvfb,
+            display,
+            viewer: None,
         };
-        let screen = OwnScreen { xvfb, display };
         let text: String = (0..120)
             .map(|i| format!("{i:03}  The quick brown fox jumps over the lazy dog; x = (a + b)^2 = a^2 + 2ab + b^2  "))
             .collect::<Vec<_>>()
@@ -253,6 +245,11 @@ impl OwnScreen {
                 "-fill",
                 "black",
             ])
+            // A font file rather than a name: ImageMagick's default (Helvetica) is often absent.
+            .args([
+                "-font",
+                "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+            ])
             .args(["-pointsize", "15", "-annotate", "+20+20"])
             .arg(&text)
             .arg(&page)
@@ -262,68 +259,67 @@ impl OwnScreen {
             bail!("convert failed");
         }
         // `display` exits 1 after painting the root window; the capture shows the page.
-        let _ = Command::new("display")
+        // A window showing the page (no window manager: it sits at 0,0). Painting the
+        // root window instead (`display -window root`) breaks xcap's next capture.
+        let viewer = Command::new("display")
             .env("DISPLAY", &screen.display)
-            .args(["-window", "root"])
+            .args(["-geometry", &format!("{width}x{height}+0+0")])
             .arg(&page)
             .stderr(Stdio::null())
-            .status()
+            .spawn()
             .context("running ImageMagick display")?;
+        let mut screen = screen;
+        screen.viewer = Some(viewer);
+        // Let it map before the first capture.
+        std::thread::sleep(Duration::from_secs(1));
         Ok(screen)
     }
 }
 
 impl Drop for OwnScreen {
     fn drop(&mut self) {
+        if let Some(v) = self.viewer.as_mut() {
+            let _ = v.kill();
+            let _ = v.wait();
+        }
         let _ = self.xvfb.kill();
         let _ = self.xvfb.wait();
     }
 }
 
-trait Fd3 {
-    fn fd3(&mut self, w: std::io::PipeWriter) -> &mut Self;
-}
-
-impl Fd3 for Command {
-    /// Hands `w` to the child as file descriptor 3, where `-displayfd 3` writes.
-    fn fd3(&mut self, w: std::io::PipeWriter) -> &mut Self {
-        use std::os::fd::{AsRawFd, IntoRawFd};
-        use std::os::unix::process::CommandExt;
-        let fd = w.as_raw_fd();
-        let _keep = w.into_raw_fd();
-        // SAFETY: dup2 is async-signal-safe; it runs in the child before exec.
-        unsafe {
-            self.pre_exec(move || {
-                if libc::dup2(fd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            })
+/// Xvfb on the first free display number from 150 (bounded tries), once its socket is up.
+fn start_xvfb(width: u32, height: u32) -> anyhow::Result<(Child, String)> {
+    for n in 150..190 {
+        if Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            continue;
         }
+        let mut child = Command::new("Xvfb")
+            .arg(format!(":{n}"))
+            .args([
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting Xvfb (apt-get install xvfb)")?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                return Ok((child, format!(":{n}")));
+            }
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
-}
-
-fn read_display(mut r: std::io::PipeReader, limit: Duration) -> anyhow::Result<u32> {
-    use std::io::Read;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let mut buf = [0u8; 16];
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            s.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if s.contains('\n') {
-                break;
-            }
-        }
-        let _ = tx.send(s);
-    });
-    let s = rx
-        .recv_timeout(limit)
-        .context("Xvfb did not report its display")?;
-    s.trim().parse().context("Xvfb's display number")
+    bail!("no free X display between :150 and :189")
 }
 
 pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
@@ -342,12 +338,21 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     let raw = dir.join("camera-720p.yuv");
     let mut pattern = SyntheticPattern::new(settings.width, settings.height);
     let mut camera = run_video("camera", &mut pattern, settings, args.frames, Some(&raw))?;
-    camera.x264_us = x264_reference(&raw, &settings, args.frames).ok();
+    camera.x264_us = reference(&raw, &settings, args.frames);
     let _ = std::fs::remove_file(&raw);
     camera.print();
 
     if !args.no_screen {
-        let settings = VideoSettings::screen_1080p();
+        let (w, h) = args
+            .screen_size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+            .context("--screen-size must look like 1920x1080")?;
+        let settings = VideoSettings {
+            width: w,
+            height: h,
+            ..VideoSettings::screen_1080p()
+        };
         let screen = OwnScreen::start(settings.width, settings.height, &dir)?;
         // xcap reads $DISPLAY; nothing else in this process has started threads that
         // read the environment yet.
@@ -356,7 +361,7 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
         let mut source = aula_media::open_screen(None).context("opening the X screen")?;
         let raw = dir.join("screen-1080p.yuv");
         let mut r = run_video("screen", source.as_mut(), settings, args.frames, Some(&raw))?;
-        r.x264_us = x264_reference(&raw, &settings, args.frames).ok();
+        r.x264_us = reference(&raw, &settings, args.frames);
         let _ = std::fs::remove_file(&raw);
         drop(source);
         drop(screen);
