@@ -193,10 +193,13 @@ try {
   for (let i = 2; i <= students; i++) {
     pages.push(await openClassPage(browser, withParams(link, { autojoin: '1', name: `Student ${i}` })));
   }
-  const decoding = await eventually(async () => {
-    const n = await decodingStudents();
-    return n >= students ? n : null;
-  }, { what: `${students} student videos decoding at the teacher`, timeout: 120_000 });
+  // Ten Chromium encoders share the 2 cores with everything else: wait up to 2 minutes
+  // for every student's video, then measure with however many are flowing, and say so.
+  let decoding = 0;
+  for (const t0 = Date.now(); Date.now() - t0 < 120_000 && decoding < students;) {
+    decoding = await decodingStudents();
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   const many = await measure(teacherRoot(), 15);
   console.log(`${who} with ${students} students (${decoding} student videos decoding): ${describe(many)}`);
 } finally {
