@@ -282,7 +282,9 @@ impl Drop for OwnScreen {
             let _ = v.kill();
             let _ = v.wait();
         }
-        let _ = self.xvfb.kill();
+        // SIGTERM, so that Xvfb removes its lock file and socket.
+        // SAFETY: the pid is our own child, not yet waited for.
+        unsafe { libc::kill(self.xvfb.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.xvfb.wait();
     }
 }

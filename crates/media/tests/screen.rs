@@ -12,7 +12,9 @@ struct Xvfb(Child);
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SIGTERM, so that Xvfb removes its lock file and socket.
+        // SAFETY: the pid is our own child, not yet waited for.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.0.wait();
     }
 }
@@ -73,7 +75,17 @@ fn xcap_captures_a_real_x_screen_and_a_missing_one_is_a_typed_error() {
     let mut screen = open_screen(None).expect("the Xvfb screen opens");
     let info = screen.info();
     assert_eq!((info.width, info.height), (800, 600));
-    let frame = screen.capture().expect("a capture");
+    // A server that has only just opened its socket may drop the first connections:
+    // a few tries, bounded.
+    let mut frame = screen.capture();
+    for _ in 0..20 {
+        if frame.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        frame = screen.capture();
+    }
+    let frame = frame.expect("a capture");
     assert_eq!((frame.width, frame.height), (800, 600));
     assert_eq!(frame.format, PixelFormat::Rgba);
     assert_eq!(frame.data.len(), (frame.stride * frame.height) as usize);
