@@ -166,7 +166,7 @@ try {
     const teacher = room?.members.find((m) => m.role === 'teacher');
     const got = await first.evaluate(() => window.aula.receivedTracks().map((t) => t.trackId));
     const mine = room?.tracks.filter((t) => t.owner === teacher?.id && got.includes(t.id)) ?? [];
-    return mine.length === (core ? 3 : 2) ? mine : null;
+    return mine.length >= (core ? 3 : 1) && mine.some((t) => t.kind === "camera") ? mine : null;
   }, { what: 'the teacher tracks at the student', timeout: 60_000 });
 
   console.log(core
