@@ -4,14 +4,13 @@
 // decodes the student's video.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, test } from 'node:test';
 import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
 import { installStampReader, readStamps } from './stamp.mjs';
+import { startTeacherCore } from './teacher.mjs';
 
 const coreBin = process.env.AULA_TEACHER_CORE_BIN ?? path.join(root, 'target/debug/aula-teacher-core');
 
@@ -19,21 +18,14 @@ let server;
 let browser;
 let core;
 let student;
-const coreOut = { ready: null, stats: null, logs: [] };
+let coreOut = { ready: null, stats: null, logs: [] };
 
 before(async () => {
   server = await startServer();
   browser = await launchChromium();
-  core = spawn(coreBin, ['--server', server.base, '--title', 'Teacher core e2e', '--screen', 'synthetic'], {
-    env: { ...process.env, AULA_OPERATOR_KEY: server.ready.operator_key, RUST_LOG: process.env.AULA_CORE_LOG ?? 'info,webrtc=warn,rtc=warn' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  core.stderr.on('data', (d) => coreOut.logs.push(d.toString()));
-  readline.createInterface({ input: core.stdout }).on('line', (line) => {
-    const msg = JSON.parse(line);
-    if (msg.ready) coreOut.ready = msg.ready;
-    if (msg.stats) coreOut.stats = msg.stats;
-  });
+  core = startTeacherCore(coreBin, server, ['--title', 'Teacher core e2e', '--screen', 'synthetic'],
+    process.env.AULA_CORE_LOG);
+  coreOut = core.out;
   await eventually(() => coreOut.ready, { what: `the teacher core to create its class; logs:\n${coreOut.logs.join('')}` });
   student = await openClassPage(browser, withParams(coreOut.ready.student_link, { autojoin: '1', name: 'Ana' }));
 });
@@ -41,13 +33,7 @@ before(async () => {
 after(async () => {
   // The core's log, for a failure's post-mortem.
   writeFileSync(path.join(os.tmpdir(), 'aula-teacher-core.log'), coreOut.logs.join(''));
-  if (core && core.exitCode === null) {
-    core.stdin.write('end\n');
-    await new Promise((r) => {
-      const t = setTimeout(() => { core.kill('SIGKILL'); r(); }, 5000);
-      core.on('exit', () => { clearTimeout(t); r(); });
-    });
-  }
+  await core?.stop();
   await browser?.close();
   await server?.stop();
 });

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
+import { teacherAppEnv } from './teacher.mjs';
 import { appState, createClassAndGoLive, newSession, startTauriDriver, startXvfb } from './webdriver.mjs';
 
 const appBin = process.env.AULA_TEACHER_BIN ?? path.join(root, 'target/debug/aula-teacher');
@@ -25,18 +26,7 @@ let browser;
 let home;
 let className;
 
-function appEnv(extra = {}) {
-  return {
-    DISPLAY: xvfb.display,
-    XDG_DATA_HOME: path.join(home, 'data'),
-    XDG_CONFIG_HOME: path.join(home, 'config'),
-    XDG_CACHE_HOME: path.join(home, 'cache'),
-    AULA_SERVER_URL: server.base,
-    AULA_OPERATOR_KEY: server.ready.operator_key,
-    RUST_LOG: 'info,webrtc=warn,rtc=warn',
-    ...extra,
-  };
-}
+const appEnv = () => teacherAppEnv(xvfb.display, home, server);
 
 /** One run of the app: tauri-driver, a WebDriver session, and cleanup. */
 async function withApp(fn) {

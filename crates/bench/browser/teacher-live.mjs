@@ -11,16 +11,15 @@
 //
 //   node crates/bench/browser/teacher-live.mjs [--students 10] [--samples 300] [--app]
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
   eventually, launchChromium, openClassPage, root, startServer, withParams,
 } from '../../../tests/e2e/harness.mjs';
 import { installStampReader, readStamps } from '../../../tests/e2e/stamp.mjs';
+import { startTeacherCore, teacherAppEnv } from '../../../tests/e2e/teacher.mjs';
 import {
   createClassAndGoLive, newSession, startTauriDriver, startXvfb,
 } from '../../../tests/e2e/webdriver.mjs';
@@ -101,43 +100,27 @@ const describe = (m) => `RSS p50 ${m.rssP50.toFixed(1)} MiB (max ${m.rssMax.toFi
 
 const server = await startServer();
 const browser = await launchChromium();
-const out = { ready: null, stats: null, logs: [] };
+let out = { ready: null, stats: null, logs: [] };
 let core;
 let app;
 let xvfb;
 if (opts.app) {
   xvfb = await startXvfb('1280x800x24');
   const home = mkdtempSync(path.join(os.tmpdir(), 'aula-bench-app-'));
-  const driver = await startTauriDriver({
-    DISPLAY: xvfb.display,
-    XDG_DATA_HOME: path.join(home, 'data'),
-    XDG_CONFIG_HOME: path.join(home, 'config'),
-    XDG_CACHE_HOME: path.join(home, 'cache'),
-    AULA_SERVER_URL: server.base,
-    AULA_OPERATOR_KEY: server.ready.operator_key,
-    RUST_LOG: 'warn',
-  });
+  const driver = await startTauriDriver(teacherAppEnv(xvfb.display, home, server, 'warn'));
   const session = await newSession(driver.url, appBin);
   app = { driver, session, home };
 } else {
-  core = spawn(coreBin, [
-    '--server', server.base, '--title', 'Bench: teacher live', '--screen', 'synthetic',
+  core = startTeacherCore(coreBin, server, [
+    '--title', 'Bench: teacher live', '--screen', 'synthetic',
     '--camera-size', opts['camera-size'], '--screen-size', opts['screen-size'],
-  ], {
-    env: { ...process.env, AULA_OPERATOR_KEY: server.ready.operator_key, RUST_LOG: 'warn' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  core.stderr.on('data', (d) => out.logs.push(d.toString()));
-  readline.createInterface({ input: core.stdout }).on('line', (line) => {
-    const msg = JSON.parse(line);
-    if (msg.ready) out.ready = msg.ready;
-    if (msg.stats) out.stats = msg.stats;
-  });
+  ], 'warn');
+  out = core.out;
 }
 
 /** Pid of the teacher: the core, or the app (the child of WebKitWebDriver). */
 function teacherRoot() {
-  if (core) return core.pid;
+  if (core) return core.child.pid;
   const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
   return all.find((p) => { try { return nameOf(p) === 'aula-teacher'; } catch { return false; } });
 }
@@ -166,7 +149,7 @@ try {
     const teacher = room?.members.find((m) => m.role === 'teacher');
     const got = await first.evaluate(() => window.aula.receivedTracks().map((t) => t.trackId));
     const mine = room?.tracks.filter((t) => t.owner === teacher?.id && got.includes(t.id)) ?? [];
-    return mine.length >= (core ? 3 : 1) && mine.some((t) => t.kind === "camera") ? mine : null;
+    return mine.length >= (core ? 3 : 1) && mine.some((t) => t.kind === 'camera') ? mine : null;
   }, { what: 'the teacher tracks at the student', timeout: 60_000 });
 
   console.log(core
@@ -209,13 +192,7 @@ try {
     await xvfb.stop();
     rmSync(app.home, { recursive: true, force: true });
   }
-  if (core && core.exitCode === null) {
-    core.stdin.write('end\n');
-    await new Promise((r) => {
-      const t = setTimeout(() => { core.kill('SIGKILL'); r(); }, 5000);
-      core.on('exit', () => { clearTimeout(t); r(); });
-    });
-  }
+  await core?.stop();
   await browser.close();
   await server.stop();
 }

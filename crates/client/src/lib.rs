@@ -40,14 +40,5 @@ pub fn typescript_bindings() -> String {
         aula_media::DeviceKind::decl(&cfg),
         aula_media::DeviceInfo::decl(&cfg),
     ];
-    let mut out = String::from(
-        "// Generated from crates/client and crates/media by `UPDATE_BINDINGS=1 cargo test -p aula-client`. Do not edit.\n\n",
-    );
-    for d in decls {
-        out.push_str("export ");
-        out.push_str(&d);
-        out.push_str("\n\n");
-    }
-    out.pop();
-    out
+    aula_proto::render_bindings("crates/client and crates/media", "aula-client", &decls)
 }

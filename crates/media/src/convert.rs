@@ -18,6 +18,15 @@ fn conv(e: impl std::fmt::Display) -> MediaError {
     MediaError::Unsupported(format!("pixel conversion: {e}"))
 }
 
+type RgbToYuv = fn(
+    &mut YuvPlanarImageMut<'_, u8>,
+    &[u8],
+    u32,
+    yuvutils_rs::YuvRange,
+    yuvutils_rs::YuvStandardMatrix,
+    YuvConversionMode,
+) -> Result<(), yuvutils_rs::YuvError>;
+
 /// Converts a captured picture to I420, scaling it to `target` (even sizes) on the way
 /// when given. Scaling happens in RGBA before conversion: one pass each.
 pub fn captured_to_i420_scaled(
@@ -42,33 +51,22 @@ pub fn captured_to_i420_scaled(
     let mut planar =
         YuvPlanarImageMut::<u8>::alloc(w, h, yuvutils_rs::YuvChromaSubsampling::Yuv420);
     match frame.format {
-        PixelFormat::Rgba => yuvutils_rs::rgba_to_yuv420(
-            &mut planar,
-            &frame.data,
-            frame.stride,
-            RANGE,
-            MATRIX,
-            YuvConversionMode::Balanced,
-        )
-        .map_err(conv)?,
-        PixelFormat::Bgra => yuvutils_rs::bgra_to_yuv420(
-            &mut planar,
-            &frame.data,
-            frame.stride,
-            RANGE,
-            MATRIX,
-            YuvConversionMode::Balanced,
-        )
-        .map_err(conv)?,
-        PixelFormat::Rgb24 => yuvutils_rs::rgb_to_yuv420(
-            &mut planar,
-            &frame.data,
-            frame.stride,
-            RANGE,
-            MATRIX,
-            YuvConversionMode::Balanced,
-        )
-        .map_err(conv)?,
+        PixelFormat::Rgba | PixelFormat::Bgra | PixelFormat::Rgb24 => {
+            let convert: RgbToYuv = match frame.format {
+                PixelFormat::Rgba => yuvutils_rs::rgba_to_yuv420,
+                PixelFormat::Bgra => yuvutils_rs::bgra_to_yuv420,
+                _ => yuvutils_rs::rgb_to_yuv420,
+            };
+            convert(
+                &mut planar,
+                &frame.data,
+                frame.stride,
+                RANGE,
+                MATRIX,
+                YuvConversionMode::Balanced,
+            )
+            .map_err(conv)?
+        }
         PixelFormat::Yuyv => {
             let packed = YuvPackedImage {
                 yuy: &frame.data,

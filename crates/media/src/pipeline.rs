@@ -68,9 +68,45 @@ struct Shared {
     frames_encoded: AtomicU64,
 }
 
-pub struct VideoPipeline {
+/// The thread of a pipeline and what it shares with its handle.
+struct Worker {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>, thread: JoinHandle<()>) -> Worker {
+        Worker {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    fn stats(&self) -> PipelineStats {
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stops and waits for the thread (one frame at most).
+    fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct VideoPipeline {
+    worker: Worker,
 }
 
 type OnVideo = Box<dyn FnMut(EncodedVideo) + Send>;
@@ -192,47 +228,32 @@ impl VideoPipeline {
             })
             .map_err(|e| MediaError::Unsupported(format!("no encoder thread: {e}")))?;
         Ok(VideoPipeline {
-            shared,
-            thread: Mutex::new(Some(thread)),
+            worker: Worker::new(shared, thread),
         })
     }
 
     pub fn request_keyframe(&self) {
-        self.shared.keyframe.store(true, Ordering::Relaxed);
+        self.worker.shared.keyframe.store(true, Ordering::Relaxed);
     }
 
     pub fn set_target_bitrate(&self, bps: u32) {
-        self.shared.target_bps.store(bps, Ordering::Relaxed);
+        self.worker.shared.target_bps.store(bps, Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> PipelineStats {
-        self.shared
-            .stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.worker.stats()
     }
 
     /// Stops and waits for the thread (one frame at most).
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for VideoPipeline {
-    fn drop(&mut self) {
-        self.stop();
+        self.worker.stop();
     }
 }
 
 type OnAudio = Box<dyn FnMut(EncodedAudio) + Send>;
 
 pub struct AudioPipeline {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    worker: Worker,
 }
 
 impl AudioPipeline {
@@ -306,30 +327,16 @@ impl AudioPipeline {
             })
             .map_err(|e| MediaError::Unsupported(format!("no audio thread: {e}")))?;
         Ok(AudioPipeline {
-            shared,
-            thread: Mutex::new(Some(thread)),
+            worker: Worker::new(shared, thread),
         })
     }
 
     pub fn stats(&self) -> PipelineStats {
-        self.shared
-            .stats
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.worker.stats()
     }
 
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for AudioPipeline {
-    fn drop(&mut self) {
-        self.stop();
+        self.worker.stop();
     }
 }
 

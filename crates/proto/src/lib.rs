@@ -47,14 +47,37 @@ pub fn typescript_bindings() -> String {
         JoinGranted::decl(&cfg),
         ApiError::decl(&cfg),
     ];
-    let mut out = String::from(
-        "// Generated from crates/proto by `UPDATE_BINDINGS=1 cargo test -p aula-proto`. Do not edit.\n\n",
+    render_bindings("crates/proto", "aula-proto", &decls)
+}
+
+/// One generated TypeScript file from ts-rs declarations, with a header naming where it
+/// comes from and how to regenerate it.
+pub fn render_bindings(source: &str, package: &str, decls: &[String]) -> String {
+    let mut out = format!(
+        "// Generated from {source} by `UPDATE_BINDINGS=1 cargo test -p {package}`. Do not edit.\n\n"
     );
     for d in decls {
         out.push_str("export ");
-        out.push_str(&d);
+        out.push_str(d);
         out.push_str("\n\n");
     }
     out.pop();
     out
+}
+
+/// The drift check behind each crate's bindings test: rewrites `path` when
+/// `UPDATE_BINDINGS` is set, and otherwise fails when the committed file differs.
+pub fn check_bindings(path: &std::path::Path, fresh: &str, package: &str) {
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("creating the bindings directory");
+        }
+        std::fs::write(path, fresh).expect("writing the bindings");
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "{} is stale: run `UPDATE_BINDINGS=1 cargo test -p {package}` and commit it",
+        path.display()
+    );
 }

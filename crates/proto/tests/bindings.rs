@@ -5,15 +5,5 @@
 fn typescript_bindings_are_current() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/protocol.ts");
-    let fresh = aula_proto::typescript_bindings();
-    if std::env::var_os("UPDATE_BINDINGS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &fresh).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == fresh,
-        "{} is stale: run `UPDATE_BINDINGS=1 cargo test -p aula-proto` and commit it",
-        path.display()
-    );
+    aula_proto::check_bindings(&path, &aula_proto::typescript_bindings(), "aula-proto");
 }
