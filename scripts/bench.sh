@@ -4,12 +4,14 @@
 #   scripts/bench.sh encode [args...]      teacher app capture + convert + encode CPU per frame
 #   scripts/bench.sh teacher-live [args]   glass-to-glass latency and the teacher core's memory
 #                                          live with Chromium students (--students 10)
+#   scripts/bench.sh board [args...]       whiteboard/chat WebSocket fan-out; with no args runs
+#                                          1 room × 200 clients, then 100 rooms × 100 clients
 # Needs ffmpeg (test stream, x264 reference), Xvfb + ImageMagick (screen capture) and,
 # for --janus, Debian's janus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=fanout
-case "${1:-}" in fanout|encode|teacher-live) what=$1; shift ;; esac
+case "${1:-}" in fanout|encode|teacher-live|board) what=$1; shift ;; esac
 need=()
 for tool in ffmpeg:ffmpeg Xvfb:xvfb convert:imagemagick; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
@@ -27,6 +29,11 @@ case $what in
   encode)
     cargo build --release --locked -p aula-bench
     exec target/release/aula-bench encode "$@" ;;
+  board)
+    cargo build --release --locked -p aula-server -p aula-bench
+    if [ $# -gt 0 ]; then exec target/release/aula-bench board "$@"; fi
+    target/release/aula-bench board --rooms 1 --clients-per-room 200 --seconds 20
+    exec target/release/aula-bench board --rooms 100 --clients-per-room 100 --chat-per-sec 0.5 --seconds 20 ;;
   teacher-live)
     scripts/setup.sh --test
     npm run --prefix ui build

@@ -17,9 +17,9 @@ packages=(build-essential pkg-config cmake nasm clang libclang-dev nodejs npm
   # ... and its decoder of students' VP8 video (libvpx).
   libvpx-dev)
 # Tests drive Chromium, run the teacher window under Xvfb through WebKitWebDriver, and
-# screenshot it; ffmpeg makes the benchmark's test stream.
+# screenshot it; ffmpeg makes the benchmark's test stream; poppler reads exported PDFs back.
 [ $want_test = 1 ] && packages+=(chromium xvfb xauth imagemagick x11-utils xdotool dbus-x11 at-spi2-core
-  webkit2gtk-driver fonts-dejavu-core ffmpeg)
+  webkit2gtk-driver fonts-dejavu-core ffmpeg poppler-utils)
 
 missing=()
 for p in "${packages[@]}"; do

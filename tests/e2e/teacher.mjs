@@ -8,11 +8,12 @@ import readline from 'node:readline';
 /**
  * Starts `aula-teacher-core` against `server` with extra `args`. Its JSON lines land in
  * `out.ready` and `out.stats`, its log in `out.logs`; `stop()` ends the class (stdin
- * `end`) and kills it by PID after 5 s.
+ * `end`) and kills it by PID after 5 s. `base` is the URL the core reaches the server by
+ * (a cuttable proxy, say). Other JSON lines (`sent`, `board`) collect in `out.lines`.
  */
-export function startTeacherCore(bin, server, args, logLevel = 'info,webrtc=warn,rtc=warn') {
-  const out = { ready: null, stats: null, logs: [] };
-  const child = spawn(bin, ['--server', server.base, ...args], {
+export function startTeacherCore(bin, server, args, logLevel = 'info,webrtc=warn,rtc=warn', { base = server.base } = {}) {
+  const out = { ready: null, stats: null, logs: [], lines: [] };
+  const child = spawn(bin, ['--server', base, ...args], {
     env: { ...process.env, AULA_OPERATOR_KEY: server.ready.operator_key, RUST_LOG: logLevel },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -21,7 +22,10 @@ export function startTeacherCore(bin, server, args, logLevel = 'info,webrtc=warn
     const msg = JSON.parse(line);
     if (msg.ready) out.ready = msg.ready;
     if (msg.stats) out.stats = msg.stats;
+    else out.lines.push(msg);
   });
+  /** Writes a line to the core's stdin. */
+  const send = (line) => child.stdin.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`);
   const stop = async () => {
     if (child.exitCode !== null) return;
     child.stdin.write('end\n');
@@ -30,7 +34,7 @@ export function startTeacherCore(bin, server, args, logLevel = 'info,webrtc=warn
       child.on('exit', () => { clearTimeout(t); r(); });
     });
   };
-  return { child, out, stop };
+  return { child, out, stop, send };
 }
 
 /** The teacher window's environment: its own X display and home, pointed at `server`. */

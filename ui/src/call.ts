@@ -35,6 +35,9 @@ import { icon } from "./ui/icons";
 import { connectingScreen, waitingScreen } from "./ui/screens";
 import { closeMemberMenu, openMemberMenu, PeoplePanel, type TeacherActions } from "./ui/teacher";
 import { toast } from "./ui/toasts";
+import { TalkPanel, showReaction } from "./ui/talk";
+import { Whiteboard } from "./board/whiteboard";
+import type { Reaction } from "./generated/protocol";
 
 export interface CallEnd {
   phase: "left" | "ended";
@@ -66,6 +69,12 @@ export class Call {
   /** Own-track commands not yet answered, so a late sync does not undo a fresh toggle. */
   private readonly inflight = new Set<MediaKind>();
   private ended = false;
+  readonly whiteboard: Whiteboard;
+  private readonly talk: TalkPanel;
+  private readonly reactionsLayer: HTMLElement;
+  readonly reactionLog: Array<{ member: MemberId; reaction: Reaction }> = [];
+  private presenceSent = "";
+  private speaking = false;
 
   constructor(
     token: string,
@@ -90,6 +99,22 @@ export class Call {
       onLeave: () => this.leave(),
     });
     this.panel = new PeoplePanel(actions, () => this.setPanel(false));
+    this.whiteboard = new Whiteboard({
+      me: () => {
+        const me = this.session.self;
+        return me ? { id: me.id, role: me.role } : null;
+      },
+      board: () => this.session.board,
+      students: () => (this.session.room?.members ?? []).filter((m) => m.role === "student").map((m) => ({ id: m.id, name: m.name })),
+      command: (cmd) => this.session.command(cmd),
+      assetUrl: (asset) => `/api/classes/${encodeURIComponent(this.session.room?.class_id ?? "")}/assets/${encodeURIComponent(asset)}`,
+    });
+    this.talk = new TalkPanel((cmd) => {
+      void this.session.command(cmd).then((reply) => {
+        if (reply.type === "error") toast(errorText(reply.code), "error");
+      });
+    });
+    this.reactionsLayer = h("div", { class: "reactions-layer", "aria-hidden": "true" });
     this.banner = new ConnectionBanner(() => this.session.retryNow());
     this.chips = h("div", { class: "chips" });
     this.soundPrompt = h(
@@ -111,7 +136,8 @@ export class Call {
       { class: "call", "data-testid": "call" },
       this.banner.el,
       h("header", { class: "topbar" }, h("span", { class: "brand" }, "Aula"), this.chips),
-      h("div", { class: "stage" }, this.grid.el, this.panel.el),
+      h("div", { class: "stage" }, h("div", { class: "class-main" }, this.whiteboard.el, this.grid.el), this.talk.el, this.panel.el),
+      this.reactionsLayer,
       this.soundPrompt,
       this.controls.el,
     );
@@ -163,6 +189,12 @@ export class Call {
       }),
       s.on("room", ({ state, event }) => {
         if (event) this.onOwnEvent(state, event.event);
+        if (event?.event.kind === "reacted") {
+          const { member, reaction } = event.event;
+          this.reactionLog.push({ member, reaction });
+          showReaction(this.reactionsLayer, reaction, findMember(state, member)?.name ?? "");
+        }
+        this.whiteboard.invalidate();
         this.scheduleRender();
       }),
       s.on("serverError", (e) => {
@@ -181,6 +213,9 @@ export class Call {
       this.local.on("track", ({ kind, track }) => this.onLocalTrack(kind, track)),
       this.local.on("enabled", () => this.scheduleRender()),
     );
+    const visibility = () => this.reportPresence();
+    document.addEventListener("visibilitychange", visibility);
+    this.off.push(() => document.removeEventListener("visibilitychange", visibility));
     const pagehide = (e: PageTransitionEvent) => {
       // A real unload (not a trip into the back/forward cache): tell the room at once
       // rather than leave a frozen tile for the grace period.
@@ -201,6 +236,8 @@ export class Call {
       case "joined":
         this.showOverlay(null);
         this.banner.hide();
+        this.presenceSent = "";
+        this.reportPresence();
         break;
       case "reconnecting":
         this.banner.reconnecting(p.reason ?? "Connection lost", p.attempt ?? 1);
@@ -379,6 +416,21 @@ export class Call {
       levels.set(me.id, own);
     }
     this.grid.setSpeaker(this.speaker.update(levels, performance.now()));
+    // Speaking, with hysteresis so a pause between words is not a change.
+    const own = levels.get(me.id) ?? 0;
+    if (!this.speaking && own > 0.12) this.speaking = true;
+    else if (this.speaking && own < 0.04) this.speaking = false;
+    this.reportPresence();
+  }
+
+  /** Tells the room whether this tab is in view and whether we are speaking. */
+  private reportPresence(): void {
+    if (this.session.phase !== "joined") return;
+    const tabVisible = document.visibilityState === "visible";
+    const key = `${tabVisible}:${this.speaking}`;
+    if (key === this.presenceSent) return;
+    this.presenceSent = key;
+    void this.session.command({ kind: "set_presence", tab_visible: tabVisible, speaking: this.speaking });
   }
 
   // ---- rendering ----
@@ -451,6 +503,7 @@ export class Call {
     const isTeacher = me?.role === "teacher";
     const models: TileModel[] = visibleMembers(room, me?.id ?? null).map((m) => this.tileModel(room, m, me, isTeacher));
     this.grid.update(models);
+    this.talk.update(room, me);
     if (this.panel.open) this.panel.update(room, me);
   }
 
@@ -459,7 +512,7 @@ export class Call {
     if (isSelf) {
       const st = (kind: MediaKind): TrackState =>
         this.local.isOn(kind) ? "on" : (kind === "audio" ? this.local.audio : this.local.video) ? "off" : "none";
-      return { member: m, isSelf, stream: this.local.stream, mic: st("audio"), cam: st("video"), canModerate: false };
+      return { member: m, isSelf, stream: this.local.stream, mic: st("audio"), cam: st("video"), canModerate: false, hand: handOf(room, m.id) };
     }
     const st = (kind: TrackKind): TrackState => {
       const t = trackOf(room, m.id, kind);
@@ -472,6 +525,7 @@ export class Call {
       mic: st("microphone"),
       cam: st("camera"),
       canModerate: isTeacher,
+      hand: handOf(room, m.id),
     };
   }
 
@@ -496,8 +550,14 @@ export class Call {
     this.link?.close();
     this.settingsSheet?.pickers.destroy();
     closeMemberMenu();
+    this.whiteboard.destroy();
     this.grid.destroy();
     this.el.remove();
   }
 }
 
+
+function handOf(room: RoomSnapshot, id: MemberId): number | null {
+  const i = room.hands.indexOf(id);
+  return i < 0 ? null : i + 1;
+}

@@ -26,6 +26,8 @@ export const ERROR_TEXT: Record<ErrorCode, string> = {
   invalid_request: "Please check what you entered and try again.",
   internal: "The server had a problem. Please try again in a moment.",
   shutting_down: "The server is restarting. Reconnecting…",
+  limit_exceeded: "That is too big: split it up (a shorter text, fewer points, another page).",
+  unknown_item: "That was already removed from the board.",
 };
 
 /**

@@ -29,13 +29,29 @@
 //   aula.activeSpeaker(): MemberId | null   — the highlighted tile's member.
 //   aula.sentCodecs(): Promise<string[]>
 //       The codec of every stream we send, as "mime fmtp" (e.g. which H.264 profile).
+//   aula.board(): BoardSnapshot | null
+//       The live whiteboard replica in the server's snapshot form (equal boards are equal).
+//   aula.boardHash(page?: PageId): Promise<string | null>
+//       SHA-256 of the page rendered at 1920×1080 (the export rendering): equal pixels.
+//   aula.boardPending(): number      — own strokes and shapes not yet confirmed.
+//   aula.exportBoard(kind: "png" | "pdf"): Promise<string | null>
+//       Presses the PNG (current page) or PDF (all pages) export; the file as base64.
+//   aula.reactions(): Array<{ member, reaction }>  — reactions shown, oldest first.
 //   aula.receivedTracks(): ReceivedTrack[]
 //       Every live track received from the SFU: { trackId (the room's `<member>.<mid>`),
 //       kind, track (the MediaStreamTrack, for in-page checks such as reading the teacher
 //       app's frame stamp) }.
 
 import type { App, AppPhase } from "./app";
-import type { MemberId, MemberInfo, RoomCommand, RoomSnapshot } from "./generated/protocol";
+import type {
+  BoardSnapshot,
+  MemberId,
+  MemberInfo,
+  PageId,
+  Reaction,
+  RoomCommand,
+  RoomSnapshot,
+} from "./generated/protocol";
 import type { CandidatePairInfo, InboundMemberStats } from "./media";
 import { fromSnapshot } from "./room-state";
 import type { CommandReply, ErrorMsg, EventMsg } from "./session";
@@ -61,6 +77,11 @@ export interface AulaHooks {
   activeSpeaker(): MemberId | null;
   receivedTracks(): ReceivedTrack[];
   sentCodecs(): Promise<string[]>;
+  board(): BoardSnapshot | null;
+  boardHash(page?: PageId): Promise<string | null>;
+  boardPending(): number;
+  exportBoard(kind: "png" | "pdf"): Promise<string | null>;
+  reactions(): Array<{ member: MemberId; reaction: Reaction }>;
 }
 
 export interface ReceivedTrack {
@@ -84,7 +105,7 @@ export function installHooks(app: App): AulaHooks {
       return {
         phase: app.phase,
         me: s?.self ? { ...s.self } : null,
-        snapshot: room ? fromSnapshot(room) : null,
+        snapshot: room ? { ...fromSnapshot(room), board: s?.board?.toSnapshot() ?? room.board } : null,
         lastSeq: s?.lastSeq ?? 0,
       };
     },
@@ -113,6 +134,19 @@ export function installHooks(app: App): AulaHooks {
         .filter((c) => !!c)
         .map((c) => `${String(c?.mimeType)} ${String(c?.sdpFmtpLine ?? "")}`);
     },
+    board: () => session()?.board?.toSnapshot() ?? null,
+    boardHash: (page) => app.call?.whiteboard.hash(page) ?? Promise.resolve(null),
+    boardPending: () => app.call?.whiteboard.unconfirmed ?? 0,
+    exportBoard: async (kind) => {
+      const wb = app.call?.whiteboard;
+      const blob = wb ? await (kind === "png" ? wb.exportPng() : wb.exportPdf()) : null;
+      if (!blob) return null;
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(bin);
+    },
+    reactions: () => [...(app.call?.reactionLog ?? [])],
     receivedTracks: () => {
       const link = app.call?.link;
       if (!link || link.isClosed) return [];

@@ -1,6 +1,9 @@
 // The client's replica of the room. Pure: no DOM, no sockets, no clock, so it runs under
 // `node --test` and a replica built from snapshot + events equals the server's snapshot.
 // It mirrors `Room::apply_event` in crates/room: any divergence is a bug on one side.
+// The board is the exception: it changes many times a second, so its live replica is a
+// mutable `BoardReplica` (board/board-state.ts) kept by the session, and `board` here
+// stays the snapshot the replica started from.
 
 import type {
   MemberId,
@@ -29,8 +32,14 @@ export function fromSnapshot(snapshot: RoomSnapshot): RoomSnapshot {
     members: snapshot.members.map((m) => ({ ...m })),
     waiting: snapshot.waiting.map((m) => ({ ...m })),
     tracks: snapshot.tracks.map((t) => ({ ...t })),
+    board: snapshot.board,
+    chat: snapshot.chat.map((m) => ({ ...m })),
+    hands: [...snapshot.hands],
   };
 }
+
+/** Chat messages a replica keeps, as the server's room does. */
+export const CHAT_HISTORY = 5000;
 
 /**
  * Applies one sequenced event. Never mutates `state`; the caller keeps whichever state
@@ -47,12 +56,7 @@ export function applyEvent(state: RoomSnapshot, ev: SequencedEvent): ApplyOutcom
 }
 
 function reduce(s: RoomSnapshot, e: RoomEvent, atMs: number): RoomSnapshot {
-  const n: RoomSnapshot = {
-    ...s,
-    members: s.members,
-    waiting: s.waiting,
-    tracks: s.tracks,
-  };
+  const n: RoomSnapshot = { ...s };
   switch (e.kind) {
     case "member_joined":
       n.members = upsert(s.members, { ...e.member });
@@ -61,9 +65,50 @@ function reduce(s: RoomSnapshot, e: RoomEvent, atMs: number): RoomSnapshot {
       n.members = s.members.filter((m) => m.id !== e.member);
       n.waiting = s.waiting.filter((m) => m.id !== e.member);
       n.tracks = s.tracks.filter((t) => t.owner !== e.member);
+      n.hands = s.hands.filter((m) => m !== e.member);
       break;
     case "presence_changed":
-      n.members = s.members.map((m) => (m.id === e.member ? { ...m, connected: e.connected } : m));
+      n.members = s.members.map((m) =>
+        m.id === e.member ? { ...m, connected: e.connected, speaking: e.connected ? m.speaking : false } : m,
+      );
+      break;
+    case "presence_updated":
+      n.members = s.members.map((m) =>
+        m.id === e.member ? { ...m, tab_visible: e.tab_visible, speaking: e.speaking } : m,
+      );
+      break;
+    case "chat_posted": {
+      const chat = [...s.chat, { ...e.message }];
+      n.chat = chat.length > CHAT_HISTORY ? chat.slice(chat.length - CHAT_HISTORY) : chat;
+      break;
+    }
+    case "chat_deleted":
+      n.chat = s.chat.map((m) => (m.id === e.message ? { ...m, deleted: true, text: "" } : m));
+      break;
+    case "hand_raised":
+      if (!s.hands.includes(e.member)) n.hands = [...s.hands, e.member];
+      break;
+    case "hand_lowered":
+      n.hands = s.hands.filter((m) => m !== e.member);
+      break;
+    // The board replica applies these; reactions change no state; a redacted event is
+    // someone else's private message.
+    case "page_added":
+    case "page_moved":
+    case "page_background_set":
+    case "page_shown":
+    case "viewport_changed":
+    case "follow_changed":
+    case "draw_policy_changed":
+    case "stroke_started":
+    case "stroke_points":
+    case "stroke_ended":
+    case "item_placed":
+    case "items_erased":
+    case "items_restored":
+    case "items_moved":
+    case "reacted":
+    case "redacted":
       break;
     case "member_waiting":
       n.waiting = upsert(s.waiting, { ...e.member });

@@ -1,6 +1,7 @@
 // The WebSocket session: hello/resume, the replica, command ids, keep-alive, reconnect.
 // It knows nothing of media or the DOM; the app listens to it and drives the peer link.
 
+import { BoardReplica } from "./board/board-state";
 import { Emitter, newId } from "./emitter";
 import { TERMINAL_CODES } from "./errors";
 import type {
@@ -70,6 +71,7 @@ export class Session extends Emitter<SessionEvents> {
   private ws: WebSocket | null = null;
   private phaseInfo: PhaseInfo = { phase: "connecting" };
   private replica: RoomSnapshot | null = null;
+  private boardReplica: BoardReplica | null = null;
   private me: MemberInfo | null = null;
   /** Consecutive connections that failed before a welcome; drives the backoff. */
   private failures = 0;
@@ -116,6 +118,10 @@ export class Session extends Emitter<SessionEvents> {
   }
   get room(): RoomSnapshot | null {
     return this.replica;
+  }
+  /** The live whiteboard, moved forward by every event after the snapshot. */
+  get board(): BoardReplica | null {
+    return this.boardReplica;
   }
   get self(): MemberInfo | null {
     return this.me;
@@ -332,6 +338,7 @@ export class Session extends Emitter<SessionEvents> {
   private onWelcome(msg: Extract<ServerMsg, { type: "welcome" }>): void {
     if (msg.snapshot) {
       this.replica = fromSnapshot(msg.snapshot);
+      this.boardReplica = BoardReplica.fromSnapshot(msg.snapshot.board);
     } else if (!this.replica) {
       // The server resumed a history we do not hold; only a snapshot can help.
       this.forceFresh = true;
@@ -361,6 +368,7 @@ export class Session extends Emitter<SessionEvents> {
       return;
     }
     this.replica = out.state;
+    this.boardReplica?.apply(ev.seq, ev.event);
     this.emit("room", { state: out.state, event: ev });
     const e = ev.event;
     if (e.kind === "member_left" && e.member === this.me?.id && e.reason === "removed") {

@@ -12,15 +12,29 @@ const member = (id: string, role: MemberInfo["role"] = "student", joined = 1): M
   role,
   connected: true,
   joined_at_ms: joined,
+  tab_visible: true,
+  speaking: false,
+});
+
+const emptyBoard = (): RoomSnapshot["board"] => ({
+  pages: [{ info: { id: "p1" }, items: [] }],
+  current: "p1",
+  viewport: { x: 0, y: 0, zoom: 100 },
+  follow: false,
+  draw: "teachers_only",
+  allowed: [],
 });
 
 const base = (): RoomSnapshot => ({
   class_id: "c1",
   seq: 3,
-  settings: { locked: false, waiting_room: false },
+  settings: { locked: false, waiting_room: false, chat_enabled: true },
   members: [member("t", "teacher")],
   waiting: [],
   tracks: [],
+  board: emptyBoard(),
+  chat: [],
+  hands: [],
 });
 
 let at = 1000;
@@ -41,7 +55,7 @@ test("applies a session of events like the server does", () => {
     ev(5, { kind: "track_published", track: { id: "a:0", owner: "a", kind: "microphone", enabled: true } }),
     ev(6, { kind: "track_published", track: { id: "a:1", owner: "a", kind: "camera", enabled: true } }),
     ev(7, { kind: "track_state_changed", track: "a:0", enabled: false, by: "t" }),
-    ev(8, { kind: "settings_changed", settings: { locked: true, waiting_room: true }, by: "t" }),
+    ev(8, { kind: "settings_changed", settings: { locked: true, waiting_room: true, chat_enabled: true }, by: "t" }),
     ev(9, { kind: "member_waiting", member: member("b") }),
     ev(10, { kind: "waiting_resolved", member: "b", admitted: true }),
     ev(11, { kind: "member_waiting", member: member("c") }),
@@ -49,7 +63,7 @@ test("applies a session of events like the server does", () => {
     ev(13, { kind: "presence_changed", member: "a", connected: false }),
   ]);
   assert.equal(s.seq, 13);
-  assert.deepEqual(s.settings, { locked: true, waiting_room: true });
+  assert.deepEqual(s.settings, { locked: true, waiting_room: true, chat_enabled: true });
   assert.deepEqual(
     s.members.map((m) => [m.id, m.connected]),
     [
@@ -113,4 +127,27 @@ test("speaker detector: threshold, hold, and no flicker between close levels", (
   assert.equal(d.update(new Map([["a", 0.0]]), 400), "a", "held through a short pause");
   assert.equal(d.update(new Map([["a", 0.0], ["b", 0.1]]), 800), "b", "a quiet past the hold");
   assert.equal(d.update(new Map(), 1400), null);
+});
+
+test("chat, hands and presence follow their events", () => {
+  const s = applyAll(fromSnapshot(base()), [
+    ev(4, { kind: "member_joined", member: member("a") }),
+    ev(5, { kind: "member_joined", member: member("b") }),
+    ev(6, { kind: "chat_posted", message: { id: 6, from: "a", text: "hi", at_ms: 1 } }),
+    ev(7, { kind: "redacted" }),
+    ev(8, { kind: "chat_posted", message: { id: 8, from: "t", text: "welcome", at_ms: 2 } }),
+    ev(9, { kind: "chat_deleted", message: 6, by: "t" }),
+    ev(10, { kind: "hand_raised", member: "b" }),
+    ev(11, { kind: "hand_raised", member: "a" }),
+    ev(12, { kind: "hand_raised", member: "b" }),
+    ev(13, { kind: "presence_updated", member: "a", tab_visible: false, speaking: true }),
+    ev(14, { kind: "member_left", member: "b", reason: "left" }),
+    ev(15, { kind: "presence_changed", member: "a", connected: false }),
+  ]);
+  assert.deepEqual(s.chat.map((m) => [m.id, m.text, !!m.deleted]), [[6, "", true], [8, "welcome", false]]);
+  assert.deepEqual(s.hands, ["a"], "raise order kept, a repeat ignored, a leaver's hand gone");
+  const a = s.members.find((m) => m.id === "a")!;
+  assert.equal(a.tab_visible, false);
+  assert.equal(a.speaking, false, "a dropped link is not speaking");
+  assert.equal(s.seq, 15);
 });

@@ -11,15 +11,20 @@ const member = (id: string, name: string, role: MemberInfo["role"] = "student"):
   role,
   connected: true,
   joined_at_ms: 1,
+  tab_visible: true,
+  speaking: false,
 });
 
 const room = (members: MemberInfo[], tracks: RoomSnapshot["tracks"] = []): RoomSnapshot => ({
   class_id: "c1",
   seq: 1,
-  settings: { locked: false, waiting_room: false },
+  settings: { locked: false, waiting_room: false, chat_enabled: true },
   members,
   waiting: [],
   tracks,
+  board: { pages: [{ info: { id: "p1" }, items: [] }], current: "p1", viewport: { x: 0, y: 0, zoom: 100 }, follow: false, draw: "teachers_only", allowed: [] },
+  chat: [],
+  hands: [],
 });
 
 test("tiles: students only, sorted by name, with their mic and camera state", () => {

@@ -19,6 +19,7 @@ pub struct AulaServer {
     pub pid: u32,
     pub http: String,
     pub teacher_token: String,
+    pub operator_key: String,
     pub invite: String,
     _dir: tempfile_dir::TempDir,
 }
@@ -75,6 +76,10 @@ impl AulaServer {
             pid,
             http: ready["http"].as_str().unwrap_or_default().to_owned(),
             teacher_token: ready["teacher_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            operator_key: ready["operator_key"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),

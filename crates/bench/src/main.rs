@@ -4,8 +4,11 @@
 //! SFU on loopback. Reports the SFU process's CPU µs per forwarded packet, packets per
 //! second, and the publisher→subscriber delay of audio packets. Runs aula-server and,
 //! when asked, Janus's VideoRoom under the same load, and prints the ratio.
+//!
+//! `board`: whiteboard and chat fan-out over WebSockets, up to 10,000 connections.
 
 mod aula;
+mod board;
 mod client;
 mod encode;
 mod h264;
@@ -34,6 +37,8 @@ enum Cmd {
     Fanout(FanoutArgs),
     /// The teacher app's capture + convert + encode CPU per frame (camera, screen, audio).
     Encode(encode::EncodeArgs),
+    /// WebSocket fan-out of whiteboard strokes and chat: N rooms × M clients.
+    Board(board::BoardArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -85,6 +90,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(fanout(args)),
+        Cmd::Board(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(board::run(args)),
     }
 }
 

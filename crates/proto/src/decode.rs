@@ -81,7 +81,28 @@ fn validate(msg: &ClientMsg) -> Result<(), ClientDecodeError> {
                 | RoomCommand::RemoveMember { member }
                 | RoomCommand::Admit { member }
                 | RoomCommand::Deny { member } => member.0.len() > MAX_ID_BYTES,
-                RoomCommand::SetLocked { .. } | RoomCommand::SetWaitingRoom { .. } => false,
+                RoomCommand::LowerHand { member } => member.0.len() > MAX_ID_BYTES,
+                RoomCommand::AppendStroke { item, .. } | RoomCommand::EndStroke { item } => {
+                    item.0.len() > MAX_ID_BYTES
+                }
+                RoomCommand::StartStroke { item, page, .. }
+                | RoomCommand::PlaceItem { item, page, .. } => {
+                    item.0.len() > MAX_ID_BYTES || page.0.len() > MAX_ID_BYTES
+                }
+                RoomCommand::AddPage { page, .. }
+                | RoomCommand::MovePage { page, .. }
+                | RoomCommand::ShowPage { page }
+                | RoomCommand::ClearPage { page }
+                | RoomCommand::SetPageBackground { page, .. }
+                | RoomCommand::EraseArea { page, .. } => page.0.len() > MAX_ID_BYTES,
+                RoomCommand::EraseItems { items } | RoomCommand::MoveItems { items, .. } => {
+                    items.iter().any(|i| i.0.len() > MAX_ID_BYTES)
+                }
+                RoomCommand::SetDrawPolicy { allowed, .. } => {
+                    allowed.iter().any(|m| m.0.len() > MAX_ID_BYTES)
+                }
+                // Text and counts are bounded by the room's limits, with their own error.
+                _ => false,
             };
             if long { bad("id too long") } else { Ok(()) }
         }

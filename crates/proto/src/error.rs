@@ -39,6 +39,10 @@ pub enum ErrorCode {
     Internal,
     /// The server is stopping; reconnect (to it or its replacement) shortly.
     ShuttingDown,
+    /// A size or count limit (points per stroke, text length, pages, …) was exceeded.
+    LimitExceeded,
+    /// No such board item or page.
+    UnknownItem,
 }
 
 impl ErrorCode {
@@ -65,6 +69,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::Internal => "internal",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::UnknownItem => "unknown_item",
         }
     }
 }

@@ -5,10 +5,12 @@
 //! `docs/PROTOCOL.md` describes every message; `ui/src/generated/protocol.ts` is generated
 //! from these types (see [`typescript_bindings`]) and a test fails when it drifts.
 
+mod board;
 mod decode;
 mod error;
 mod types;
 
+pub use board::*;
 pub use decode::{ClientDecodeError, MAX_CLIENT_FRAME_BYTES, decode_client};
 pub use error::ErrorCode;
 pub use types::*;
@@ -28,6 +30,19 @@ pub fn typescript_bindings() -> String {
         CommandId::decl(&cfg),
         Seq::decl(&cfg),
         TrackKind::decl(&cfg),
+        ItemId::decl(&cfg),
+        PageId::decl(&cfg),
+        Tool::decl(&cfg),
+        BoardItem::decl(&cfg),
+        PageBackground::decl(&cfg),
+        PageInfo::decl(&cfg),
+        Viewport::decl(&cfg),
+        DrawPolicy::decl(&cfg),
+        EditCause::decl(&cfg),
+        PageSnapshot::decl(&cfg),
+        BoardSnapshot::decl(&cfg),
+        ChatMessage::decl(&cfg),
+        Reaction::decl(&cfg),
         MemberInfo::decl(&cfg),
         TrackInfo::decl(&cfg),
         RoomSettings::decl(&cfg),

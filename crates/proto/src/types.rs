@@ -2,6 +2,10 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::ErrorCode;
+use crate::board::{
+    BoardItem, BoardSnapshot, ChatMessage, DrawPolicy, EditCause, ItemId, PageBackground, PageId,
+    PageInfo, Reaction, Tool, Viewport,
+};
 
 /// What a member may do in a class. Checked by the server on every command.
 #[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +57,16 @@ pub struct MemberInfo {
     /// the room, disconnected, for a grace period before it is removed.
     pub connected: bool,
     pub joined_at_ms: u64,
+    /// The member's class tab (or app window) is in view. Reported by the client.
+    #[serde(default = "yes")]
+    pub tab_visible: bool,
+    /// The member's microphone carries speech now. Reported by the client.
+    #[serde(default)]
+    pub speaking: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
@@ -65,12 +79,25 @@ pub struct TrackInfo {
     pub enabled: bool,
 }
 
-#[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoomSettings {
     /// No new student may join; those already in stay.
     pub locked: bool,
     /// New students wait until a teacher admits them.
     pub waiting_room: bool,
+    /// Students may post in the chat. Teachers always may.
+    #[serde(default = "yes")]
+    pub chat_enabled: bool,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            locked: false,
+            waiting_room: false,
+            chat_enabled: true,
+        }
+    }
 }
 
 /// Everything a client needs to draw the room, as of `seq`.
@@ -82,6 +109,11 @@ pub struct RoomSnapshot {
     pub members: Vec<MemberInfo>,
     pub waiting: Vec<MemberInfo>,
     pub tracks: Vec<TrackInfo>,
+    pub board: BoardSnapshot,
+    /// The messages this member may read, oldest first.
+    pub chat: Vec<ChatMessage>,
+    /// Raised hands in the order they went up.
+    pub hands: Vec<MemberId>,
 }
 
 #[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +162,128 @@ pub enum RoomEvent {
         settings: RoomSettings,
         by: MemberId,
     },
+    PresenceUpdated {
+        member: MemberId,
+        tab_visible: bool,
+        speaking: bool,
+    },
+    PageAdded {
+        page: PageInfo,
+        index: u32,
+    },
+    PageMoved {
+        page: PageId,
+        index: u32,
+    },
+    PageBackgroundSet {
+        page: PageId,
+        background: Option<PageBackground>,
+    },
+    /// The teacher now shows this page.
+    PageShown {
+        page: PageId,
+    },
+    ViewportChanged {
+        viewport: Viewport,
+    },
+    FollowChanged {
+        follow: bool,
+    },
+    DrawPolicyChanged {
+        draw: DrawPolicy,
+        allowed: Vec<MemberId>,
+    },
+    /// A freehand stroke opens; its first points are in `item.points`.
+    StrokeStarted {
+        item: BoardItem,
+    },
+    /// More points of an open stroke, continuing its delta-coded list.
+    StrokePoints {
+        item: ItemId,
+        points: Vec<i32>,
+    },
+    StrokeEnded {
+        item: ItemId,
+    },
+    /// A finished item (shape or text) arrives whole.
+    ItemPlaced {
+        item: BoardItem,
+    },
+    ItemsErased {
+        items: Vec<ItemId>,
+        by: MemberId,
+        #[serde(default)]
+        cause: EditCause,
+    },
+    /// Erased items come back where they were (an undo of an erase, a redo of a drawing).
+    ItemsRestored {
+        items: Vec<BoardItem>,
+        by: MemberId,
+        cause: EditCause,
+    },
+    ItemsMoved {
+        items: Vec<ItemId>,
+        dx: i32,
+        dy: i32,
+        by: MemberId,
+        #[serde(default)]
+        cause: EditCause,
+    },
+    ChatPosted {
+        message: ChatMessage,
+    },
+    ChatDeleted {
+        message: Seq,
+        by: MemberId,
+    },
+    HandRaised {
+        member: MemberId,
+    },
+    HandLowered {
+        member: MemberId,
+        by: MemberId,
+    },
+    Reacted {
+        member: MemberId,
+        reaction: Reaction,
+    },
+    /// Stands in for an event this member may not see (another student's private chat),
+    /// so its sequence stays gap-free.
+    Redacted,
+}
+
+impl RoomEvent {
+    /// Whether a member may see this event. Private chat is for its student and teachers.
+    pub fn visible_to(&self, member: &MemberId, role: Role) -> bool {
+        match self {
+            RoomEvent::ChatPosted { message } => message.visible_to(member, role),
+            _ => true,
+        }
+    }
+}
+
+impl ChatMessage {
+    pub fn visible_to(&self, member: &MemberId, role: Role) -> bool {
+        match &self.private_with {
+            None => true,
+            Some(student) => role != Role::Student || student == member,
+        }
+    }
+}
+
+impl SequencedEvent {
+    /// This event as `member` receives it.
+    pub fn for_member(&self, member: &MemberId, role: Role) -> SequencedEvent {
+        if self.event.visible_to(member, role) {
+            self.clone()
+        } else {
+            SequencedEvent {
+                seq: self.seq,
+                at_ms: self.at_ms,
+                event: RoomEvent::Redacted,
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
@@ -146,21 +300,149 @@ pub struct SequencedEvent {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RoomCommand {
     /// Turn one's own track on or off. A teacher may also turn anyone's track off.
-    SetTrackEnabled { track: TrackId, enabled: bool },
+    SetTrackEnabled {
+        track: TrackId,
+        enabled: bool,
+    },
     /// Teacher only: turn off every microphone track of a member.
-    MuteMember { member: MemberId },
+    MuteMember {
+        member: MemberId,
+    },
     /// Teacher only: turn off every camera track of a member.
-    StopCamera { member: MemberId },
+    StopCamera {
+        member: MemberId,
+    },
     /// Teacher only: remove a member; its token can no longer join this class.
-    RemoveMember { member: MemberId },
+    RemoveMember {
+        member: MemberId,
+    },
     /// Teacher only.
-    SetLocked { locked: bool },
+    SetLocked {
+        locked: bool,
+    },
     /// Teacher only.
-    SetWaitingRoom { enabled: bool },
+    SetWaitingRoom {
+        enabled: bool,
+    },
     /// Teacher only: let a waiting member in.
-    Admit { member: MemberId },
+    Admit {
+        member: MemberId,
+    },
     /// Teacher only: turn a waiting member away.
-    Deny { member: MemberId },
+    Deny {
+        member: MemberId,
+    },
+    /// Report one's own tab visibility and speech.
+    SetPresence {
+        tab_visible: bool,
+        speaking: bool,
+    },
+    /// Teacher only. `index` is the position among pages; at the end when absent.
+    AddPage {
+        page: PageId,
+        index: Option<u32>,
+    },
+    /// Teacher only.
+    MovePage {
+        page: PageId,
+        index: u32,
+    },
+    /// Teacher only.
+    SetPageBackground {
+        page: PageId,
+        background: Option<PageBackground>,
+    },
+    /// Teacher only: the page everyone following the teacher sees.
+    ShowPage {
+        page: PageId,
+    },
+    /// Teacher only.
+    SetViewport {
+        viewport: Viewport,
+    },
+    /// Teacher only: students see the teacher's page and viewport.
+    SetFollow {
+        follow: bool,
+    },
+    /// Teacher only: who may draw besides teachers.
+    SetDrawPolicy {
+        draw: DrawPolicy,
+        allowed: Vec<MemberId>,
+    },
+    /// Opens a freehand stroke (pen or highlighter) with its first points.
+    StartStroke {
+        item: ItemId,
+        page: PageId,
+        tool: Tool,
+        color: u32,
+        width: u16,
+        points: Vec<i32>,
+    },
+    AppendStroke {
+        item: ItemId,
+        points: Vec<i32>,
+    },
+    EndStroke {
+        item: ItemId,
+    },
+    /// A whole shape or text item.
+    PlaceItem {
+        item: ItemId,
+        page: PageId,
+        tool: Tool,
+        color: u32,
+        width: u16,
+        points: Vec<i32>,
+        text: Option<String>,
+    },
+    /// Erase whole items (the stroke eraser, or delete on a selection). Students may only
+    /// erase their own.
+    EraseItems {
+        items: Vec<ItemId>,
+    },
+    /// Erase every item the eraser's path touches: absolute `[x, y, …]` pairs, and the
+    /// eraser's radius. Students only erase their own items.
+    EraseArea {
+        page: PageId,
+        path: Vec<i32>,
+        radius: u16,
+    },
+    MoveItems {
+        items: Vec<ItemId>,
+        dx: i32,
+        dy: i32,
+    },
+    /// Undo one's own last board edit.
+    Undo,
+    Redo,
+    /// Teacher only: erase everything on a page.
+    ClearPage {
+        page: PageId,
+    },
+    /// To the class, or privately between a student and the teachers: a student sets
+    /// `private_with` to itself, a teacher to the student.
+    SendChat {
+        text: String,
+        private_with: Option<MemberId>,
+    },
+    /// Teacher only.
+    DeleteChat {
+        message: Seq,
+    },
+    /// Teacher only: whether students may post.
+    SetChatEnabled {
+        enabled: bool,
+    },
+    RaiseHand,
+    /// One's own hand, or (teachers) anyone's.
+    LowerHand {
+        member: MemberId,
+    },
+    /// Teacher only.
+    LowerAllHands,
+    React {
+        reaction: Reaction,
+    },
 }
 
 /// A transceiver the client publishes in its offer, named by its `mid`.

@@ -5,18 +5,23 @@
 //! [`Room::apply_event`], so a room rebuilt from its stored event log is the same room.
 //! No I/O and no clock: time is always a parameter, in ms since the Unix epoch.
 
+mod board;
 mod dedup;
+pub mod geometry;
 mod log;
+mod talk;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use aula_proto::{
-    CommandId, ErrorCode, LeaveReason, MemberId, MemberInfo, Role, RoomCommand, RoomEvent,
-    RoomSettings, RoomSnapshot, Seq, SequencedEvent, TrackId, TrackInfo, TrackKind,
+    ChatMessage, CommandId, ErrorCode, LeaveReason, MemberId, MemberInfo, Role, RoomCommand,
+    RoomEvent, RoomSettings, RoomSnapshot, Seq, SequencedEvent, TrackId, TrackInfo, TrackKind,
 };
 
+pub use board::*;
 pub use dedup::CommandDedup;
 pub use log::{EventLog, ResumeError};
+pub use talk::{CHAT_HISTORY, MAX_CHAT_CHARS, RateLimit, Talk};
 
 /// How many events a room keeps in memory for resume. Older ones are in storage; a
 /// client further behind than this gets a fresh snapshot instead.
@@ -36,6 +41,12 @@ pub enum RoomError {
     UnknownTrack,
     #[error("{0}")]
     InvalidCommand(&'static str),
+    #[error("{0}")]
+    Limit(&'static str),
+    #[error("no such item or page on the board")]
+    UnknownItem,
+    #[error("{0}; wait a moment")]
+    RateLimited(&'static str),
 }
 
 impl RoomError {
@@ -47,6 +58,9 @@ impl RoomError {
             RoomError::UnknownMember => ErrorCode::UnknownMember,
             RoomError::UnknownTrack => ErrorCode::UnknownTrack,
             RoomError::InvalidCommand(_) => ErrorCode::InvalidCommand,
+            RoomError::Limit(_) => ErrorCode::LimitExceeded,
+            RoomError::UnknownItem => ErrorCode::UnknownItem,
+            RoomError::RateLimited(_) => ErrorCode::RateLimited,
         }
     }
 }
@@ -85,7 +99,21 @@ pub struct Room {
     tracks: BTreeMap<TrackId, TrackInfo>,
     log: EventLog,
     dedup: CommandDedup,
+    board: Board,
+    talk: Talk,
+    /// Rate limits live only on the server's room: they slow members down, they are not
+    /// room state, so replicas and restored rooms start them afresh.
+    chat_rate: RateLimit,
+    reaction_rate: RateLimit,
+    presence_rate: RateLimit,
 }
+
+/// Chat: 5 at once, then one a second.
+const CHAT_RATE: (u32, u64) = (5, 1000);
+/// Reactions: 10 at once, then one every 250 ms.
+const REACTION_RATE: (u32, u64) = (10, 250);
+/// Presence (tab visibility, speaking): 20 at once, then one every 100 ms.
+const PRESENCE_RATE: (u32, u64) = (20, 100);
 
 #[derive(Debug, Clone)]
 struct Member {
@@ -108,6 +136,11 @@ impl Room {
             tracks: BTreeMap::new(),
             log: EventLog::new(log_capacity),
             dedup: CommandDedup::new(dedup::DEFAULT_CAPACITY),
+            board: Board::default(),
+            talk: Talk::default(),
+            chat_rate: RateLimit::new(CHAT_RATE.0, CHAT_RATE.1),
+            reaction_rate: RateLimit::new(REACTION_RATE.0, REACTION_RATE.1),
+            presence_rate: RateLimit::new(PRESENCE_RATE.0, PRESENCE_RATE.1),
         }
     }
 
@@ -121,7 +154,7 @@ impl Room {
         let mut room = Room::new(class_id);
         for ev in stored {
             room.log.push_existing(ev.clone())?;
-            room.apply_event(&ev.event, ev.at_ms);
+            room.apply_event(&ev);
         }
         let mut follow = Vec::new();
         for track in room.tracks.keys() {
@@ -164,6 +197,8 @@ impl Room {
         for track in &snapshot.tracks {
             room.tracks.insert(track.id.clone(), track.clone());
         }
+        room.board = Board::from_snapshot(&snapshot.board);
+        room.talk = Talk::from_snapshot(&snapshot.chat, &snapshot.hands);
         room
     }
 
@@ -175,7 +210,7 @@ impl Room {
             return Ok(());
         }
         self.log.push_existing(ev.clone())?;
-        self.apply_event(&ev.event, ev.at_ms);
+        self.apply_event(ev);
         Ok(())
     }
 
@@ -207,7 +242,25 @@ impl Room {
         self.tracks.values()
     }
 
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    pub fn talk(&self) -> &Talk {
+        &self.talk
+    }
+
+    /// Everything, private chat included: for teachers, storage and tests.
     pub fn snapshot(&self) -> RoomSnapshot {
+        self.snapshot_with(self.talk.chat().cloned().collect())
+    }
+
+    /// What one member may see: another student's private chat is left out.
+    pub fn snapshot_for(&self, member: &MemberId, role: Role) -> RoomSnapshot {
+        self.snapshot_with(self.talk.chat_for(member, role))
+    }
+
+    fn snapshot_with(&self, chat: Vec<ChatMessage>) -> RoomSnapshot {
         RoomSnapshot {
             class_id: self.class_id.clone(),
             seq: self.log.last_seq(),
@@ -215,6 +268,9 @@ impl Room {
             members: self.members.values().map(|m| m.info.clone()).collect(),
             waiting: self.waiting.values().cloned().collect(),
             tracks: self.tracks.values().cloned().collect(),
+            board: self.board.snapshot(),
+            chat,
+            hands: self.talk.hands().to_vec(),
         }
     }
 
@@ -255,6 +311,8 @@ impl Room {
             role: who.role,
             connected: true,
             joined_at_ms: now_ms,
+            tab_visible: true,
+            speaking: false,
         };
         if who.role == Role::Student {
             if self.settings.locked {
@@ -379,7 +437,10 @@ impl Room {
                 events: Vec::new(),
             });
         }
-        let outcome = self.decide(actor, command);
+        let outcome = match self.rate_limit(now_ms, actor, &command) {
+            Ok(()) => self.decide(actor, command),
+            Err(e) => Err(e),
+        };
         self.dedup.insert(
             actor.clone(),
             id.clone(),
@@ -390,6 +451,27 @@ impl Room {
             duplicate: false,
             events: self.emit_all(now_ms, events),
         })
+    }
+
+    fn rate_limit(
+        &mut self,
+        now_ms: u64,
+        actor: &MemberId,
+        command: &RoomCommand,
+    ) -> Result<(), RoomError> {
+        let (limit, what) = match command {
+            RoomCommand::SendChat { .. } => (&mut self.chat_rate, "too many chat messages"),
+            RoomCommand::React { .. } => (&mut self.reaction_rate, "too many reactions"),
+            RoomCommand::SetPresence { .. } => {
+                (&mut self.presence_rate, "too many presence updates")
+            }
+            _ => return Ok(()),
+        };
+        if limit.take(actor, now_ms) {
+            Ok(())
+        } else {
+            Err(RoomError::RateLimited(what))
+        }
     }
 
     /// Checks a command against the rules and says what would happen. Changes nothing.
@@ -469,6 +551,124 @@ impl Room {
                 need_teacher()?;
                 self.resolve_waiting(member, false)
             }
+            RoomCommand::SetPresence {
+                tab_visible,
+                speaking,
+            } => {
+                if me.info.tab_visible == tab_visible && me.info.speaking == speaking {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![RoomEvent::PresenceUpdated {
+                    member: by,
+                    tab_visible,
+                    speaking,
+                }])
+            }
+            RoomCommand::SendChat { text, private_with } => {
+                let role = me.info.role;
+                if role == Role::Observer {
+                    return Err(RoomError::Forbidden("an observer"));
+                }
+                if role == Role::Student && !self.settings.chat_enabled {
+                    return Err(RoomError::Forbidden("while chat is off, a student"));
+                }
+                if text.trim().is_empty() {
+                    return Err(RoomError::InvalidCommand("the message is empty"));
+                }
+                if text.chars().count() > MAX_CHAT_CHARS {
+                    return Err(RoomError::Limit("messages are at most 2000 characters"));
+                }
+                match (&private_with, role) {
+                    (Some(s), Role::Student) if s != actor => {
+                        return Err(RoomError::Forbidden(
+                            "talking privately to anyone but the teachers, a student",
+                        ));
+                    }
+                    (Some(s), _) if s != actor => {
+                        let student = self.members.get(s).ok_or(RoomError::UnknownMember)?;
+                        if student.info.role != Role::Student {
+                            return Err(RoomError::InvalidCommand(
+                                "private chat is between a student and the teachers",
+                            ));
+                        }
+                    }
+                    (Some(_), _) if role != Role::Student => {
+                        return Err(RoomError::InvalidCommand(
+                            "private chat is between a student and the teachers",
+                        ));
+                    }
+                    _ => {}
+                }
+                Ok(vec![RoomEvent::ChatPosted {
+                    message: ChatMessage {
+                        // Stamped with the event's sequence number and time when emitted.
+                        id: Seq(0),
+                        from: by,
+                        private_with,
+                        text,
+                        at_ms: 0,
+                        deleted: false,
+                    },
+                }])
+            }
+            RoomCommand::DeleteChat { message } => {
+                need_teacher()?;
+                match self.talk.message(message) {
+                    Some(m) if !m.deleted => Ok(vec![RoomEvent::ChatDeleted { message, by }]),
+                    Some(_) => Ok(Vec::new()),
+                    None => Err(RoomError::UnknownItem),
+                }
+            }
+            RoomCommand::SetChatEnabled { enabled } => {
+                need_teacher()?;
+                Ok(self.settings_change(
+                    RoomSettings {
+                        chat_enabled: enabled,
+                        ..self.settings
+                    },
+                    by,
+                ))
+            }
+            RoomCommand::RaiseHand => {
+                if me.info.role == Role::Observer {
+                    return Err(RoomError::Forbidden("an observer"));
+                }
+                if self.talk.hand_raised(actor) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![RoomEvent::HandRaised { member: by }])
+            }
+            RoomCommand::LowerHand { member } => {
+                if &member != actor {
+                    need_teacher()?;
+                }
+                if !self.talk.hand_raised(&member) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![RoomEvent::HandLowered { member, by }])
+            }
+            RoomCommand::LowerAllHands => {
+                need_teacher()?;
+                Ok(self
+                    .talk
+                    .hands()
+                    .iter()
+                    .map(|m| RoomEvent::HandLowered {
+                        member: m.clone(),
+                        by: by.clone(),
+                    })
+                    .collect())
+            }
+            RoomCommand::React { reaction } => {
+                if me.info.role == Role::Observer {
+                    return Err(RoomError::Forbidden("an observer"));
+                }
+                Ok(vec![RoomEvent::Reacted {
+                    member: by,
+                    reaction,
+                }])
+            }
+            board_command => self.board.decide(actor, me.info.role, board_command),
         }
     }
 
@@ -529,15 +729,23 @@ impl Room {
     ) -> Vec<SequencedEvent> {
         events
             .into_iter()
-            .map(|event| {
-                self.apply_event(&event, now_ms);
-                self.log.append(now_ms, event)
+            .map(|mut event| {
+                if let RoomEvent::ChatPosted { message } = &mut event {
+                    message.id = Seq(self.log.last_seq().0 + 1);
+                    message.at_ms = now_ms;
+                }
+                let ev = self.log.append(now_ms, event);
+                self.apply_event(&ev);
+                ev
             })
             .collect()
     }
 
     /// The only place room state changes. Replaying a log through it rebuilds the room.
-    fn apply_event(&mut self, event: &RoomEvent, at_ms: u64) {
+    fn apply_event(&mut self, ev: &SequencedEvent) {
+        let (event, at_ms) = (&ev.event, ev.at_ms);
+        self.board.apply(ev.seq, event);
+        self.talk.apply(ev.seq, at_ms, event);
         match event {
             RoomEvent::MemberJoined { member } => {
                 self.members.insert(
@@ -560,6 +768,19 @@ impl Room {
                 if let Some(m) = self.members.get_mut(member) {
                     m.info.connected = *connected;
                     m.disconnected_since = if *connected { None } else { Some(at_ms) };
+                    if !*connected {
+                        m.info.speaking = false;
+                    }
+                }
+            }
+            RoomEvent::PresenceUpdated {
+                member,
+                tab_visible,
+                speaking,
+            } => {
+                if let Some(m) = self.members.get_mut(member) {
+                    m.info.tab_visible = *tab_visible;
+                    m.info.speaking = *speaking;
                 }
             }
             RoomEvent::MemberWaiting { member } => {
@@ -591,6 +812,8 @@ impl Room {
                 }
             }
             RoomEvent::SettingsChanged { settings, .. } => self.settings = *settings,
+            // Board and talk events were applied above.
+            _ => {}
         }
     }
 }
@@ -600,7 +823,7 @@ pub fn track_id(owner: &MemberId, mid: &str) -> TrackId {
     TrackId(format!("{}.{}", owner.0, mid))
 }
 
-fn role_name(role: Role) -> &'static str {
+pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Teacher => "a teacher",
         Role::Student => "a student",

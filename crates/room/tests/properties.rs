@@ -254,6 +254,8 @@ impl ReplicaView {
                 }
             }
             RoomEvent::SettingsChanged { settings, .. } => self.settings = *settings,
+            // Board and talk events: their replicas are checked in board_properties.rs.
+            _ => {}
         }
     }
     fn members(&self) -> Vec<(MemberId, bool)> {

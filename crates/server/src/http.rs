@@ -30,6 +30,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/classes", post(create_class))
         .route("/api/classes/{id}/invites", post(create_invite))
         .route("/api/join", post(join))
+        .route(
+            "/api/classes/{id}/assets",
+            post(crate::assets::upload)
+                .layer(DefaultBodyLimit::max(crate::assets::MAX_ASSET_BYTES)),
+        )
+        .route(
+            "/api/classes/{id}/assets/{asset}",
+            get(crate::assets::fetch),
+        )
         .route("/api/sfu/peers", get(sfu_peers))
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
@@ -54,7 +63,7 @@ impl IntoResponse for ApiFailure {
     }
 }
 
-fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiFailure {
+pub fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiFailure {
     ApiFailure(status, code, msg.into())
 }
 
@@ -74,7 +83,7 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
     })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()

@@ -4,6 +4,7 @@
 //! [`start`] runs it in-process (the teacher app embeds it the same way); the
 //! `aula-server` binary is a thin wrapper.
 
+pub mod assets;
 pub mod auth;
 pub mod config;
 mod conn;

@@ -228,6 +228,8 @@ impl RoomActor {
         let Some(you) = self.room.member(&c.member).cloned() else {
             return;
         };
+        let role = c.role;
+        let me = you.id.clone();
         let missed = resume_from.and_then(|s| self.room.events_since(s).ok().map(|evs| (s, evs)));
         match missed {
             Some((from, evs)) => {
@@ -241,11 +243,11 @@ impl RoomActor {
                     },
                 );
                 for ev in evs {
-                    self.send(conn, &ServerMsg::Event(ev));
+                    self.send(conn, &ServerMsg::Event(ev.for_member(&me, role)));
                 }
             }
             None => {
-                let snapshot = Some(self.room.snapshot());
+                let snapshot = Some(self.room.snapshot_for(&me, role));
                 self.send(
                     conn,
                     &ServerMsg::Welcome {
@@ -492,15 +494,31 @@ impl RoomActor {
 
     fn fan_out(&mut self, events: &[SequencedEvent], except: Option<ConnId>) {
         for ev in events {
+            // Encoded once for everyone; only a private message is encoded twice, once
+            // whole and once as `redacted` for the members who may not read it.
             let frame = encode(&ServerMsg::Event(ev.clone()));
-            let targets: Vec<ConnId> = self
+            let mut redacted: Option<Utf8Bytes> = None;
+            let targets: Vec<(ConnId, bool)> = self
                 .conns
                 .iter()
                 .filter(|(id, c)| c.admitted && Some(**id) != except)
-                .map(|(id, _)| *id)
+                .map(|(id, c)| (*id, ev.event.visible_to(&c.member, c.role)))
                 .collect();
-            for id in targets {
-                self.push(id, Outbound::Frame(frame.clone()));
+            for (id, visible) in targets {
+                let f = if visible {
+                    frame.clone()
+                } else {
+                    redacted
+                        .get_or_insert_with(|| {
+                            encode(&ServerMsg::Event(SequencedEvent {
+                                seq: ev.seq,
+                                at_ms: ev.at_ms,
+                                event: RoomEvent::Redacted,
+                            }))
+                        })
+                        .clone()
+                };
+                self.push(id, Outbound::Frame(f));
             }
         }
     }

@@ -12,12 +12,94 @@ export type Seq = number;
 
 export type TrackKind = "camera" | "microphone" | "screen";
 
+export type ItemId = string;
+
+export type PageId = string;
+
+export type Tool = "pen" | "highlighter" | "line" | "arrow" | "rect" | "ellipse" | "text";
+
+export type BoardItem = { id: ItemId, page: PageId, author: MemberId, tool: Tool, 
+/**
+ * 0xRRGGBB.
+ */
+color: number, 
+/**
+ * Line width in page units, or the font size for text.
+ */
+width: number, 
+/**
+ * Delta-coded `[x, y, p, …]`; shapes hold two points (corners or ends), text one.
+ */
+points: Array<number>, text?: string | null, 
+/**
+ * Stacking order: the sequence number of the event that created it. Lower is below.
+ */
+z: Seq, 
+/**
+ * A freehand stroke still being drawn.
+ */
+open?: boolean, };
+
+export type PageBackground = { 
+/**
+ * Asset id from `POST /api/classes/{id}/assets`.
+ */
+asset: string, width: number, height: number, };
+
+export type PageInfo = { id: PageId, background?: PageBackground | null, };
+
+export type Viewport = { x: number, y: number, 
+/**
+ * Zoom in percent (100 = the page fills the width).
+ */
+zoom: number, };
+
+export type DrawPolicy = "teachers_only" | "everyone" | "chosen";
+
+export type EditCause = "do" | "undo" | "redo";
+
+export type PageSnapshot = { info: PageInfo, 
+/**
+ * In stacking order.
+ */
+items: Array<BoardItem>, };
+
+export type BoardSnapshot = { 
+/**
+ * In the order the teacher arranged them.
+ */
+pages: Array<PageSnapshot>, 
+/**
+ * The page the teacher shows.
+ */
+current: PageId, viewport: Viewport, follow: boolean, draw: DrawPolicy, allowed: Array<MemberId>, };
+
+export type ChatMessage = { 
+/**
+ * The sequence number of the event that posted it.
+ */
+id: Seq, from: MemberId, 
+/**
+ * Set for a private conversation between this student and the teachers.
+ */
+private_with?: MemberId | null, text: string, at_ms: number, deleted?: boolean, };
+
+export type Reaction = "thumbs_up" | "clap" | "heart" | "laugh" | "surprised" | "confused";
+
 export type MemberInfo = { id: MemberId, name: string, role: Role, 
 /**
  * Whether the member has a live connection now. A member whose link drops stays in
  * the room, disconnected, for a grace period before it is removed.
  */
-connected: boolean, joined_at_ms: number, };
+connected: boolean, joined_at_ms: number, 
+/**
+ * The member's class tab (or app window) is in view. Reported by the client.
+ */
+tab_visible: boolean, 
+/**
+ * The member's microphone carries speech now. Reported by the client.
+ */
+speaking: boolean, };
 
 export type TrackInfo = { id: TrackId, owner: MemberId, kind: TrackKind, 
 /**
@@ -34,13 +116,25 @@ locked: boolean,
 /**
  * New students wait until a teacher admits them.
  */
-waiting_room: boolean, };
+waiting_room: boolean, 
+/**
+ * Students may post in the chat. Teachers always may.
+ */
+chat_enabled: boolean, };
 
-export type RoomSnapshot = { class_id: string, seq: Seq, settings: RoomSettings, members: Array<MemberInfo>, waiting: Array<MemberInfo>, tracks: Array<TrackInfo>, };
+export type RoomSnapshot = { class_id: string, seq: Seq, settings: RoomSettings, members: Array<MemberInfo>, waiting: Array<MemberInfo>, tracks: Array<TrackInfo>, board: BoardSnapshot, 
+/**
+ * The messages this member may read, oldest first.
+ */
+chat: Array<ChatMessage>, 
+/**
+ * Raised hands in the order they went up.
+ */
+hands: Array<MemberId>, };
 
 export type LeaveReason = "left" | "removed" | "timed_out";
 
-export type RoomEvent = { "kind": "member_joined", member: MemberInfo, } | { "kind": "member_left", member: MemberId, reason: LeaveReason, } | { "kind": "presence_changed", member: MemberId, connected: boolean, } | { "kind": "member_waiting", member: MemberInfo, } | { "kind": "waiting_resolved", member: MemberId, admitted: boolean, } | { "kind": "track_published", track: TrackInfo, } | { "kind": "track_unpublished", track: TrackId, } | { "kind": "track_state_changed", track: TrackId, enabled: boolean, by: MemberId, } | { "kind": "settings_changed", settings: RoomSettings, by: MemberId, };
+export type RoomEvent = { "kind": "member_joined", member: MemberInfo, } | { "kind": "member_left", member: MemberId, reason: LeaveReason, } | { "kind": "presence_changed", member: MemberId, connected: boolean, } | { "kind": "member_waiting", member: MemberInfo, } | { "kind": "waiting_resolved", member: MemberId, admitted: boolean, } | { "kind": "track_published", track: TrackInfo, } | { "kind": "track_unpublished", track: TrackId, } | { "kind": "track_state_changed", track: TrackId, enabled: boolean, by: MemberId, } | { "kind": "settings_changed", settings: RoomSettings, by: MemberId, } | { "kind": "presence_updated", member: MemberId, tab_visible: boolean, speaking: boolean, } | { "kind": "page_added", page: PageInfo, index: number, } | { "kind": "page_moved", page: PageId, index: number, } | { "kind": "page_background_set", page: PageId, background: PageBackground | null, } | { "kind": "page_shown", page: PageId, } | { "kind": "viewport_changed", viewport: Viewport, } | { "kind": "follow_changed", follow: boolean, } | { "kind": "draw_policy_changed", draw: DrawPolicy, allowed: Array<MemberId>, } | { "kind": "stroke_started", item: BoardItem, } | { "kind": "stroke_points", item: ItemId, points: Array<number>, } | { "kind": "stroke_ended", item: ItemId, } | { "kind": "item_placed", item: BoardItem, } | { "kind": "items_erased", items: Array<ItemId>, by: MemberId, cause: EditCause, } | { "kind": "items_restored", items: Array<BoardItem>, by: MemberId, cause: EditCause, } | { "kind": "items_moved", items: Array<ItemId>, dx: number, dy: number, by: MemberId, cause: EditCause, } | { "kind": "chat_posted", message: ChatMessage, } | { "kind": "chat_deleted", message: Seq, by: MemberId, } | { "kind": "hand_raised", member: MemberId, } | { "kind": "hand_lowered", member: MemberId, by: MemberId, } | { "kind": "reacted", member: MemberId, reaction: Reaction, } | { "kind": "redacted" };
 
 export type SequencedEvent = { seq: Seq, 
 /**
@@ -48,13 +142,13 @@ export type SequencedEvent = { seq: Seq,
  */
 at_ms: number, event: RoomEvent, };
 
-export type RoomCommand = { "kind": "set_track_enabled", track: TrackId, enabled: boolean, } | { "kind": "mute_member", member: MemberId, } | { "kind": "stop_camera", member: MemberId, } | { "kind": "remove_member", member: MemberId, } | { "kind": "set_locked", locked: boolean, } | { "kind": "set_waiting_room", enabled: boolean, } | { "kind": "admit", member: MemberId, } | { "kind": "deny", member: MemberId, };
+export type RoomCommand = { "kind": "set_track_enabled", track: TrackId, enabled: boolean, } | { "kind": "mute_member", member: MemberId, } | { "kind": "stop_camera", member: MemberId, } | { "kind": "remove_member", member: MemberId, } | { "kind": "set_locked", locked: boolean, } | { "kind": "set_waiting_room", enabled: boolean, } | { "kind": "admit", member: MemberId, } | { "kind": "deny", member: MemberId, } | { "kind": "set_presence", tab_visible: boolean, speaking: boolean, } | { "kind": "add_page", page: PageId, index: number | null, } | { "kind": "move_page", page: PageId, index: number, } | { "kind": "set_page_background", page: PageId, background: PageBackground | null, } | { "kind": "show_page", page: PageId, } | { "kind": "set_viewport", viewport: Viewport, } | { "kind": "set_follow", follow: boolean, } | { "kind": "set_draw_policy", draw: DrawPolicy, allowed: Array<MemberId>, } | { "kind": "start_stroke", item: ItemId, page: PageId, tool: Tool, color: number, width: number, points: Array<number>, } | { "kind": "append_stroke", item: ItemId, points: Array<number>, } | { "kind": "end_stroke", item: ItemId, } | { "kind": "place_item", item: ItemId, page: PageId, tool: Tool, color: number, width: number, points: Array<number>, text: string | null, } | { "kind": "erase_items", items: Array<ItemId>, } | { "kind": "erase_area", page: PageId, path: Array<number>, radius: number, } | { "kind": "move_items", items: Array<ItemId>, dx: number, dy: number, } | { "kind": "undo" } | { "kind": "redo" } | { "kind": "clear_page", page: PageId, } | { "kind": "send_chat", text: string, private_with: MemberId | null, } | { "kind": "delete_chat", message: Seq, } | { "kind": "set_chat_enabled", enabled: boolean, } | { "kind": "raise_hand" } | { "kind": "lower_hand", member: MemberId, } | { "kind": "lower_all_hands" } | { "kind": "react", reaction: Reaction, };
 
 export type PublishedTrack = { mid: string, kind: TrackKind, };
 
 export type ClientMsg = { "type": "hello", v: number, token: string, resume_from: Seq | null, } | { "type": "command", id: CommandId, command: RoomCommand, } | { "type": "offer", sdp: string, tracks: Array<PublishedTrack>, } | { "type": "answer", sdp: string, } | { "type": "ping", t: number, } | { "type": "leave" };
 
-export type ErrorCode = "bad_message" | "message_too_large" | "unknown_type" | "unsupported_version" | "hello_required" | "invalid_token" | "token_expired" | "forbidden" | "room_locked" | "removed" | "denied" | "rate_limited" | "unknown_member" | "unknown_track" | "invalid_command" | "media_rejected" | "replaced" | "not_found" | "invalid_request" | "internal" | "shutting_down";
+export type ErrorCode = "bad_message" | "message_too_large" | "unknown_type" | "unsupported_version" | "hello_required" | "invalid_token" | "token_expired" | "forbidden" | "room_locked" | "removed" | "denied" | "rate_limited" | "unknown_member" | "unknown_track" | "invalid_command" | "media_rejected" | "replaced" | "not_found" | "invalid_request" | "internal" | "shutting_down" | "limit_exceeded" | "unknown_item";
 
 export type ServerMsg = { "type": "welcome", v: number, you: MemberInfo, snapshot: RoomSnapshot | null, resumed_from: Seq | null, } | { "type": "waiting" } | { "type": "event" } & SequencedEvent | { "type": "ack", id: CommandId, duplicate: boolean, } | { "type": "error", code: ErrorCode, message: string, 
 /**

@@ -20,7 +20,7 @@ export function studentTiles(room: RoomSnapshot | null): TileModel[] {
   return room.members
     .filter((m) => m.role === "student")
     .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
-    .map((m) => ({ member: m, micOn: state(m, "microphone"), camOn: state(m, "camera"), handRaised: false }));
+    .map((m) => ({ member: m, micOn: state(m, "microphone"), camOn: state(m, "camera"), handRaised: room.hands.includes(m.id) }));
 }
 
 /** The banner over a live class, or null when the link is up. */

@@ -16,6 +16,8 @@ export interface TileModel {
   cam: TrackState;
   /** A teacher looking at someone else's tile gets the moderation menu. */
   canModerate: boolean;
+  /** Position in the raised-hands queue (1 = first), or null when the hand is down. */
+  hand: number | null;
 }
 
 export interface GridCallbacks {
@@ -80,8 +82,16 @@ class Tile {
     this.el.dataset.cam = m.cam;
     this.el.dataset.connected = String(member.connected);
     setText(this.nameEl, m.isSelf ? `${member.name} (you)` : member.name);
-    setText(this.badge, member.role === "teacher" ? "Teacher" : "");
-    this.badge.hidden = member.role !== "teacher";
+    const badges = [
+      member.role === "teacher" ? "Teacher" : "",
+      m.hand != null ? `Hand up #${m.hand}` : "",
+      member.connected && !member.tab_visible ? "Away" : "",
+    ].filter(Boolean);
+    setText(this.badge, badges.join(" · "));
+    this.badge.hidden = badges.length === 0;
+    this.el.dataset.hand = m.hand != null ? String(m.hand) : "";
+    this.el.dataset.away = String(!member.tab_visible);
+    toggleClass(this.el, "speaking-presence", member.speaking);
     setText(this.avatar, initials(member.name));
     this.avatar.style.setProperty("--hue", String(hueOf(member.id)));
     this.stateIcon(this.micIcon, m.mic, "mic", "micOff", "Microphone");

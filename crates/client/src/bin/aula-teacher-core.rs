@@ -3,7 +3,9 @@
 //! The end-to-end suite drives it; it is also a quick way to put a test class on air.
 //!
 //! stdout: `{"ready":{...}}` once, then `{"stats":{...}}` every 500 ms.
-//! stdin: a line `end` ends the class; `{"command": <RoomCommand>}` sends a command.
+//! stdin: a line `end` ends the class; `board` answers `{"board": <BoardSnapshot>}` from
+//! the core's replica; `{"command": <RoomCommand>}` sends a command (queued in the cache's
+//! outbox while the link is down), answered by `{"sent": {"id", "queued"}}`.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -115,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
                     "link": session.link_state(),
                     "room_seq": session.room().map(|r| r.seq.0),
                     "members": session.room().map(|r| r.members.len()),
+                    "chat": session.room().map(|r| r.chat.len()),
                     "remote": session.remote().stats(),
                     "camera_frames": publish.camera.map(|s| s.frames_encoded),
                     "screen_frames": publish.screen.map(|s| s.frames_encoded),
@@ -124,6 +127,9 @@ async fn main() -> anyhow::Result<()> {
             line = stdin.next_line() => match line? {
                 None => break,
                 Some(l) if l.trim() == "end" => break,
+                Some(l) if l.trim() == "board" => {
+                    emit(&serde_json::json!({ "board": session.room().map(|r| r.board) }))?;
+                }
                 Some(l) => {
                     #[derive(serde::Deserialize)]
                     struct Cmd { command: aula_proto::RoomCommand }

@@ -1,0 +1,215 @@
+//! Decoding delta-coded points and hit-testing items against an eraser path.
+
+use aula_proto::{BoardItem, Tool};
+
+/// An absolute `(x, y, pressure)` point.
+pub type Point = (i32, i32, i32);
+pub type Xy = (i32, i32);
+
+/// The absolute points of a delta-coded list.
+pub fn decode(points: &[i32]) -> Vec<Point> {
+    let mut out = Vec::with_capacity(points.len() / 3);
+    let mut at: Option<Point> = None;
+    for t in points.chunks_exact(3) {
+        let next = match at {
+            None => (t[0], t[1], t[2]),
+            Some(p) => (
+                p.0.saturating_add(t[0]),
+                p.1.saturating_add(t[1]),
+                p.2.saturating_add(t[2]),
+            ),
+        };
+        out.push(next);
+        at = Some(next);
+    }
+    out
+}
+
+pub fn last_point(points: &[i32]) -> Point {
+    decode(points).last().copied().unwrap_or((0, 0, 0))
+}
+
+/// Where a stroke's cursor is after more deltas.
+pub fn advance(mut at: Point, deltas: &[i32]) -> Point {
+    for t in deltas.chunks_exact(3) {
+        at = (
+            at.0.saturating_add(t[0]),
+            at.1.saturating_add(t[1]),
+            at.2.saturating_add(t[2]),
+        );
+    }
+    at
+}
+
+/// Rough width of a text item, matching the client's rendering closely enough to hit.
+pub fn text_box(item: &BoardItem) -> (Xy, Xy) {
+    let (x, y, _) = last_point(&item.points[..item.points.len().min(3)]);
+    let size = f64::from(item.width);
+    let lines = item
+        .text
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .collect::<Vec<_>>();
+    let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
+    let w = (longest * size * 0.6) as i32;
+    let h = (lines.len().max(1) as f64 * size * 1.25) as i32;
+    ((x, y), (x.saturating_add(w), y.saturating_add(h)))
+}
+
+/// The outline of an item as segments, in page units.
+fn outline(item: &BoardItem) -> Vec<(Xy, Xy)> {
+    let pts: Vec<Xy> = decode(&item.points).iter().map(|p| (p.0, p.1)).collect();
+    let polyline = |pts: &[Xy]| -> Vec<(Xy, Xy)> {
+        match pts {
+            [] => Vec::new(),
+            [one] => vec![(*one, *one)],
+            _ => pts.windows(2).map(|w| (w[0], w[1])).collect(),
+        }
+    };
+    match item.tool {
+        Tool::Pen | Tool::Highlighter | Tool::Line | Tool::Arrow => polyline(&pts),
+        Tool::Rect => match pts.as_slice() {
+            [a, b] => rect_edges(*a, *b),
+            _ => polyline(&pts),
+        },
+        Tool::Ellipse => match pts.as_slice() {
+            [a, b] => {
+                let (cx, cy) = (f64::from(a.0 + b.0) / 2.0, f64::from(a.1 + b.1) / 2.0);
+                let (rx, ry) = (
+                    f64::from(b.0 - a.0).abs() / 2.0,
+                    f64::from(b.1 - a.1).abs() / 2.0,
+                );
+                let ring: Vec<Xy> = (0..=32)
+                    .map(|k| {
+                        let t = f64::from(k) / 32.0 * std::f64::consts::TAU;
+                        ((cx + rx * t.cos()) as i32, (cy + ry * t.sin()) as i32)
+                    })
+                    .collect();
+                polyline(&ring)
+            }
+            _ => polyline(&pts),
+        },
+        Tool::Text => {
+            let (a, b) = text_box(item);
+            rect_edges(a, b)
+        }
+    }
+}
+
+fn rect_edges(a: Xy, b: Xy) -> Vec<(Xy, Xy)> {
+    let (c, d) = ((b.0, a.1), (a.0, b.1));
+    vec![(a, c), (c, b), (b, d), (d, a)]
+}
+
+/// Whether an eraser of `radius` dragged along `path` touches the item.
+pub fn touches(item: &BoardItem, path: &[Xy], radius: u16) -> bool {
+    let reach = f64::from(radius) + f64::from(item.width) / 2.0;
+    let reach2 = reach * reach;
+    let eraser: Vec<(Xy, Xy)> = match path {
+        [] => return false,
+        [one] => vec![(*one, *one)],
+        _ => path.windows(2).map(|w| (w[0], w[1])).collect(),
+    };
+    if item.tool == Tool::Text {
+        let (a, b) = text_box(item);
+        let inside = |p: &Xy| p.0 >= a.0 && p.0 <= b.0 && p.1 >= a.1 && p.1 <= b.1;
+        if path.iter().any(inside) {
+            return true;
+        }
+    }
+    outline(item)
+        .iter()
+        .any(|s| eraser.iter().any(|e| segment_distance2(*s, *e) <= reach2))
+}
+
+/// Squared distance between two segments.
+pub fn segment_distance2(s: (Xy, Xy), t: (Xy, Xy)) -> f64 {
+    if segments_cross(s, t) {
+        return 0.0;
+    }
+    point_segment2(s.0, t)
+        .min(point_segment2(s.1, t))
+        .min(point_segment2(t.0, s))
+        .min(point_segment2(t.1, s))
+}
+
+fn point_segment2(p: Xy, s: (Xy, Xy)) -> f64 {
+    let (px, py) = (f64::from(p.0), f64::from(p.1));
+    let (ax, ay) = (f64::from(s.0.0), f64::from(s.0.1));
+    let (bx, by) = (f64::from(s.1.0), f64::from(s.1.1));
+    let (dx, dy) = (bx - ax, by - ay);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0)
+    };
+    let (cx, cy) = (ax + t * dx, ay + t * dy);
+    (px - cx) * (px - cx) + (py - cy) * (py - cy)
+}
+
+fn segments_cross(s: (Xy, Xy), t: (Xy, Xy)) -> bool {
+    let orient = |a: Xy, b: Xy, c: Xy| -> i64 {
+        let v = (i64::from(b.0) - i64::from(a.0)) * (i64::from(c.1) - i64::from(a.1))
+            - (i64::from(b.1) - i64::from(a.1)) * (i64::from(c.0) - i64::from(a.0));
+        v.signum()
+    };
+    let (d1, d2) = (orient(t.0, t.1, s.0), orient(t.0, t.1, s.1));
+    let (d3, d4) = (orient(s.0, s.1, t.0), orient(s.0, s.1, t.1));
+    d1 * d2 < 0 && d3 * d4 < 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aula_proto::{ItemId, MemberId, PageId, Seq};
+
+    fn item(tool: Tool, points: Vec<i32>) -> BoardItem {
+        BoardItem {
+            id: ItemId("a/1".into()),
+            page: PageId("p1".into()),
+            author: MemberId("a".into()),
+            tool,
+            color: 0,
+            width: 4,
+            points,
+            text: None,
+            z: Seq(1),
+            open: false,
+        }
+    }
+
+    #[test]
+    fn decode_is_cumulative() {
+        assert_eq!(
+            decode(&[10, 20, 100, 1, -2, 5, 3, 3, -5]),
+            vec![(10, 20, 100), (11, 18, 105), (14, 21, 100)]
+        );
+        assert_eq!(advance((10, 20, 100), &[1, -2, 5, 3, 3, -5]), (14, 21, 100));
+    }
+
+    #[test]
+    fn eraser_hits_a_stroke_it_crosses_and_misses_one_far_away() {
+        let stroke = item(Tool::Pen, vec![0, 0, 0, 100, 0, 0]);
+        assert!(touches(&stroke, &[(50, -50), (50, 50)], 1));
+        assert!(touches(&stroke, &[(50, 8)], 10));
+        assert!(!touches(&stroke, &[(50, 30), (80, 30)], 10));
+    }
+
+    #[test]
+    fn rectangle_is_hit_on_its_edge_not_inside() {
+        let rect = item(Tool::Rect, vec![0, 0, 0, 100, 100, 0]);
+        assert!(touches(&rect, &[(100, 50)], 3));
+        assert!(!touches(&rect, &[(50, 50)], 3));
+    }
+
+    #[test]
+    fn text_is_hit_anywhere_in_its_box() {
+        let mut text = item(Tool::Text, vec![0, 0, 0]);
+        text.width = 20;
+        text.text = Some("hello".into());
+        assert!(touches(&text, &[(30, 10)], 1));
+        assert!(!touches(&text, &[(300, 300)], 1));
+    }
+}
