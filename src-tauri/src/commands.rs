@@ -194,6 +194,8 @@ pub struct LiveInfoParts {
     pub student_link: String,
     /// An `<svg>` document.
     pub qr_svg: String,
+    /// The teacher's own member id in this class.
+    pub member_id: String,
 }
 
 #[tauri::command]

@@ -24,6 +24,7 @@ pub struct Live {
     pub session: Session,
     title: String,
     student_link: String,
+    member_id: String,
     tasks: Vec<tauri::async_runtime::JoinHandle<()>>,
 }
 
@@ -47,6 +48,23 @@ struct MediaErrorEvent {
     kind: &'static str,
     code: String,
     message: String,
+}
+
+/// The member id in one of our own join tokens (its `sub`). The token is not verified
+/// here: it came from our cache, and the server verifies it on every use.
+fn token_member(token: &str) -> String {
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    claims
+        .and_then(|c| c["sub"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn kind_name(kind: TrackKind) -> &'static str {
@@ -83,6 +101,7 @@ impl Live {
             }
         }
         let class_id = config.class_id.clone();
+        let member_id = token_member(&config.teacher_token);
         // Called from an async command, so inside the runtime the session spawns on.
         let session = Session::start(config, cache, sources)?;
         let mut tasks = Vec::new();
@@ -92,11 +111,15 @@ impl Live {
             let _ = app.emit("room", RoomUpdate { snapshot: &room });
         }
         let forward = app.clone();
+        let reader = session.room_reader();
         tasks.push(tauri::async_runtime::spawn(async move {
             loop {
                 match events.recv().await {
                     Ok(SessionEvent::Link(state)) => {
                         let _ = forward.emit::<LinkState>("link-state", state);
+                    }
+                    Ok(SessionEvent::Event(ev)) => {
+                        let _ = forward.emit("room-event", ev);
                     }
                     Ok(SessionEvent::Room(snapshot)) => {
                         let _ = forward.emit(
@@ -123,8 +146,17 @@ impl Live {
                     Ok(SessionEvent::CommandFailed { code, message, .. }) => {
                         tracing::info!("command refused: {code:?} {message}");
                     }
-                    // Lagged: the next room update carries the whole state anyway.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    // Fell behind the events: the window starts over from the whole room.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if let Some(snapshot) = reader.snapshot() {
+                            let _ = forward.emit(
+                                "room",
+                                RoomUpdate {
+                                    snapshot: &snapshot,
+                                },
+                            );
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }
@@ -171,6 +203,7 @@ impl Live {
             session,
             title,
             student_link,
+            member_id,
             tasks,
         })
     }
@@ -181,6 +214,7 @@ impl Live {
             title: self.title.clone(),
             qr_svg: qr_svg(&self.student_link),
             student_link: self.student_link.clone(),
+            member_id: self.member_id.clone(),
         }
     }
 

@@ -2,6 +2,8 @@
 // WebKitWebDriver:
 // - it creates a class and goes live with the synthetic camera and tone;
 // - a Chromium student joins and the teacher's grid shows the student's tile playing;
+// - a stroke drawn and a chat line sent in the window reach the student, and the
+//   student's raised hand reaches the window's queue;
 // - a screenshot of the live screen is taken with `import -window root`;
 // - the teacher ends the class;
 // - with the server stopped, the app starts again, lists the class from its local cache
@@ -86,6 +88,31 @@ test('the teacher window goes live, shows a student playing, and ends the class'
       const stats = await student.evaluate(() => window.aula.inboundStats());
       return stats.some((m) => m.framesDecoded > 5);
     }, { what: 'the student decoding the teacher app camera', timeout: 45_000 });
+
+    // The board and chat in the window reach the student; the student's hand reaches the
+    // window's queue.
+    const canvas = await s.find('[data-testid=board-canvas]');
+    const move = (x, y) => ({ type: 'pointerMove', duration: 30, origin: { 'element-6066-11e4-a52e-4f735466cecf': canvas }, x, y });
+    await s.actions([{
+      type: 'pointer', id: 'mouse', parameters: { pointerType: 'mouse' },
+      actions: [move(-200, -40), { type: 'pointerDown', button: 0 }, move(-120, 0), move(-20, -30), move(80, 20), move(160, -20), { type: 'pointerUp', button: 0 }],
+    }]);
+    await s.type(await s.find('[data-testid=chat-input]'), 'Welcome to the board');
+    await s.click(await s.find('[data-testid=chat-send]'));
+    await student.evaluate(() => window.aula.command({ kind: 'raise_hand' }));
+    const drawn = await eventually(async () => {
+      const b = await student.evaluate(() => window.aula.board());
+      const st = await student.evaluate(() => window.aula.state().snapshot);
+      const stroke = b.pages[0].items.find((i) => i.tool === 'pen' && !i.open);
+      return stroke && st.chat.some((m) => m.text === 'Welcome to the board') && b;
+    }, { what: "the window's stroke and chat at the student" });
+    assert.ok(drawn.pages[0].items[0].points.length >= 9, 'the stroke has its points');
+    await eventually(async () => {
+      const st = await state(s);
+      const items = (b) => JSON.stringify(b.pages.map((p) => p.items.map((i) => [i.id, i.tool, i.z, i.points])));
+      return items(st.snapshot.board) === items(drawn) && st.snapshot.hands.includes(studentId);
+    }, { what: "the window's board to equal the student's and Ana's hand in its queue" });
+    await eventually(() => s.exec(`return !!document.querySelector('[data-testid="hand-${studentId}"]');`), { what: 'the hand shown in the window' });
 
     const shot = path.join(outDir, 'teacher-live.png');
     execFileSync('import', ['-display', xvfb.display, '-window', 'root', shot]);

@@ -99,6 +99,8 @@ export async function newSession(driverUrl, application, args = []) {
     attribute: (el, name) => s('GET', `/element/${el}/attribute/${name}`),
     text: (el) => s('GET', `/element/${el}/text`),
     exec: (script, args = []) => s('POST', '/execute/sync', { script, args }),
+    /** W3C input actions, e.g. a mouse drag over an element. */
+    actions: (actions) => s('POST', '/actions', { actions }),
     async close() {
       await s('DELETE', '').catch(() => {});
     },

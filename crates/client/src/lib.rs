@@ -22,7 +22,9 @@ pub use error::ClientError;
 pub use publish::{Publisher, Sources};
 pub use remote::{RemoteTrackStats, RemoteTracks};
 pub use rest::Api;
-pub use session::{LinkPhase, LinkState, Session, SessionConfig, SessionEvent, SharedCache};
+pub use session::{
+    LinkPhase, LinkState, RoomReader, Session, SessionConfig, SessionEvent, SharedCache,
+};
 
 /// The teacher window's types that come from Rust, as TypeScript:
 /// `ui/src/generated/teacher.ts`, checked by `tests/bindings.rs`.

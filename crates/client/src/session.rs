@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aula_proto::{
     ClientMsg, CommandId, ErrorCode, PROTOCOL_VERSION, PublishedTrack, RoomCommand, RoomSnapshot,
-    ServerMsg, TrackId, TrackKind,
+    SequencedEvent, ServerMsg, TrackId, TrackKind,
 };
 use aula_room::Room;
 use futures_util::{SinkExt, StreamExt};
@@ -96,8 +96,10 @@ impl From<&ClientError> for LinkReason {
 #[derive(Clone, Debug)]
 pub enum SessionEvent {
     Link(LinkState),
-    /// The room after a change.
+    /// The whole room, after each welcome (a fresh start or a resume).
     Room(RoomSnapshot),
+    /// One event the replica applied after that snapshot, in sequence.
+    Event(SequencedEvent),
     /// A command the server refused.
     CommandFailed {
         id: CommandId,
@@ -122,7 +124,7 @@ pub struct Session {
     control: mpsc::Sender<Control>,
     events: broadcast::Sender<SessionEvent>,
     link: watch::Receiver<LinkState>,
-    room: watch::Receiver<Option<RoomSnapshot>>,
+    replica: SharedReplica,
     remote: RemoteTracks,
     publisher: Publisher,
     cache: SharedCache,
@@ -146,7 +148,7 @@ impl Session {
             let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
             restore_replica(&cache, &config.class_id)?
         };
-        let (room_tx, room) = watch::channel(replica.as_ref().map(Room::snapshot));
+        let replica: SharedReplica = Arc::new(std::sync::Mutex::new(replica));
         let (control, control_rx) = mpsc::channel(256);
         let remote = RemoteTracks::default();
         let publisher = Publisher::start(sources, events.clone())?;
@@ -156,8 +158,7 @@ impl Session {
             cache: cache.clone(),
             events: events.clone(),
             link: link_tx,
-            room: room_tx,
-            replica,
+            replica: replica.clone(),
             remote: remote.clone(),
             publisher: publisher.clone(),
             me: None,
@@ -168,7 +169,7 @@ impl Session {
             control,
             events,
             link,
-            room,
+            replica,
             remote,
             publisher,
             cache,
@@ -189,12 +190,16 @@ impl Session {
         self.link.clone()
     }
 
+    /// The room as the replica holds it now. Built on demand: the board can be large,
+    /// and it changes many times a second while someone draws.
     pub fn room(&self) -> Option<RoomSnapshot> {
-        self.room.borrow().clone()
+        lock(&self.replica).as_ref().map(Room::snapshot)
     }
 
-    pub fn room_watch(&self) -> watch::Receiver<Option<RoomSnapshot>> {
-        self.room.clone()
+    /// A handle that reads the room later, for a task that outlives this borrow (one that
+    /// fell behind the event stream and needs the whole room again).
+    pub fn room_reader(&self) -> RoomReader {
+        RoomReader(self.replica.clone())
     }
 
     pub fn remote(&self) -> &RemoteTracks {
@@ -295,12 +300,28 @@ struct Worker {
     cache: SharedCache,
     events: broadcast::Sender<SessionEvent>,
     link: watch::Sender<LinkState>,
-    room: watch::Sender<Option<RoomSnapshot>>,
-    replica: Option<Room>,
+    replica: SharedReplica,
     remote: RemoteTracks,
     publisher: Publisher,
     me: Option<String>,
     own_tracks: Vec<PublishedTrack>,
+}
+
+#[derive(Clone)]
+pub struct RoomReader(SharedReplica);
+
+impl RoomReader {
+    pub fn snapshot(&self) -> Option<RoomSnapshot> {
+        lock(&self.0).as_ref().map(Room::snapshot)
+    }
+}
+
+/// The room replica, shared by the worker that moves it forward and the [`Session`]
+/// handle that reads it.
+type SharedReplica = Arc<std::sync::Mutex<Option<Room>>>;
+
+fn lock(r: &SharedReplica) -> std::sync::MutexGuard<'_, Option<Room>> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 type Ws =
@@ -316,11 +337,10 @@ impl Worker {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The whole room, for whoever draws it to start over from (after a welcome).
     fn publish_room(&self) {
-        if let Some(room) = &self.replica {
-            let snap = room.snapshot();
-            let _ = self.events.send(SessionEvent::Room(snap.clone()));
-            self.room.send_replace(Some(snap));
+        if let Some(snap) = lock(&self.replica).as_ref().map(Room::snapshot) {
+            let _ = self.events.send(SessionEvent::Room(snap));
         }
     }
 
@@ -433,7 +453,7 @@ impl Worker {
         let hello = ClientMsg::Hello {
             v: PROTOCOL_VERSION,
             token: self.config.teacher_token.clone(),
-            resume_from: self.replica.as_ref().map(Room::last_seq),
+            resume_from: lock(&self.replica).as_ref().map(Room::last_seq),
         };
         if let Err(e) = send(&mut ws, &hello).await {
             return Exit::Dropped(e);
@@ -466,7 +486,7 @@ impl Worker {
             if let Err(e) = self.cache().save_snapshot(&snapshot, now_ms()) {
                 tracing::warn!("cache: {e}");
             }
-            self.replica = Some(Room::from_snapshot(&snapshot));
+            *lock(&self.replica) = Some(Room::from_snapshot(&snapshot));
         }
         *attempt = 0;
         self.set_link(LinkState::new(LinkPhase::Live));
@@ -598,15 +618,18 @@ impl Worker {
     ) -> Result<(), Exit> {
         match msg {
             ServerMsg::Event(ev) => {
-                let Some(room) = &mut self.replica else {
-                    return Err(Exit::Dropped(ClientError::Protocol(
-                        "event before a snapshot".into(),
-                    )));
-                };
-                if let Err(e) = room.apply_sequenced(&ev) {
-                    // A gap means our view is wrong; start over from a fresh snapshot.
-                    self.replica = None;
-                    return Err(Exit::Dropped(ClientError::Protocol(e.to_string())));
+                {
+                    let mut replica = lock(&self.replica);
+                    let Some(room) = replica.as_mut() else {
+                        return Err(Exit::Dropped(ClientError::Protocol(
+                            "event before a snapshot".into(),
+                        )));
+                    };
+                    if let Err(e) = room.apply_sequenced(&ev) {
+                        // A gap means our view is wrong; start over from a fresh snapshot.
+                        *replica = None;
+                        return Err(Exit::Dropped(ClientError::Protocol(e.to_string())));
+                    }
                 }
                 if let Err(e) = self
                     .cache
@@ -616,7 +639,7 @@ impl Worker {
                 {
                     tracing::warn!("cache: {e}");
                 }
-                self.publish_room();
+                let _ = self.events.send(SessionEvent::Event(ev));
             }
             ServerMsg::Ack { id, .. } => {
                 let _ = self.cache().command_done(&id);

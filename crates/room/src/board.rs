@@ -390,7 +390,7 @@ impl Board {
             RoomCommand::EraseArea { page, path, radius } => {
                 need_draw()?;
                 self.need_page(&page)?;
-                if path.is_empty() || path.len() % 2 != 0 {
+                if path.is_empty() || !path.len().is_multiple_of(2) {
                     return Err(RoomError::InvalidCommand("the eraser path is x, y pairs"));
                 }
                 if path.len() / 2 > MAX_ERASE_PATH_POINTS {
@@ -780,7 +780,7 @@ fn check_style(color: u32, width: u16) -> Result<(), RoomError> {
 
 /// Points are whole triples, stay on the board, with pressure 0–255.
 fn check_points(from: Option<Point>, points: &[i32], max: usize) -> Result<(), RoomError> {
-    if points.len() % 3 != 0 {
+    if !points.len().is_multiple_of(3) {
         return Err(RoomError::InvalidCommand(
             "points are x, y, pressure triples",
         ));

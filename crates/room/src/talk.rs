@@ -106,10 +106,8 @@ impl Talk {
                     m.text.clear();
                 }
             }
-            RoomEvent::HandRaised { member } => {
-                if !self.hands.contains(member) {
-                    self.hands.push(member.clone());
-                }
+            RoomEvent::HandRaised { member } if !self.hands.contains(member) => {
+                self.hands.push(member.clone());
             }
             RoomEvent::HandLowered { member, .. } => self.hands.retain(|m| m != member),
             RoomEvent::MemberLeft { member, .. } => self.hands.retain(|m| m != member),

@@ -236,10 +236,11 @@ impl ReplicaView {
                 }
             }
             RoomEvent::MemberWaiting { .. } => {}
-            RoomEvent::WaitingResolved { member, admitted } => {
-                if *admitted {
-                    self.members.insert(member.clone(), true);
-                }
+            RoomEvent::WaitingResolved {
+                member,
+                admitted: true,
+            } => {
+                self.members.insert(member.clone(), true);
             }
             RoomEvent::TrackPublished { track } => {
                 self.tracks

@@ -53,6 +53,10 @@ interface PendingStroke {
   points: Point[];
   /** Points already sent. */
   sent: number;
+  /** Every command for it is sent; it settles once the board holds it whole. */
+  ended: boolean;
+  /** The board has held it: if it goes again, someone erased it. */
+  seen?: boolean;
 }
 
 export class Whiteboard {
@@ -192,7 +196,9 @@ export class Whiteboard {
       this.drawnKey = "";
     }
     const key = `${b?.version}:${this.page()}:${this.pending.size}:${this.drag ? Math.random() : ""}:${this.selection.size}:${w}x${hgt}:${JSON.stringify(this.viewport())}`;
-    if (key === this.drawnKey || !b) return;
+    if (!b) return;
+    if (this.pending.size) this.prune(b);
+    if (key === this.drawnKey) return;
     this.drawnKey = this.drag || this.pendingGrowing() ? "" : key;
     this.renderPagebar(b);
     const ctx = this.ctx;
@@ -358,7 +364,7 @@ export class Whiteboard {
         const id = this.newId();
         const p = pressure(e);
         const item = { ...this.draftItem(this.tool, [at[0], at[1], p], null), id, open: true };
-        this.pending.set(id, { item, points: [[at[0], at[1], p]], sent: 1 });
+        this.pending.set(id, { item, points: [[at[0], at[1], p]], sent: 1, ended: false });
         this.send({ kind: "start_stroke", item: id, page: item.page, tool: this.tool, color: item.color, width: item.width, points: [at[0], at[1], p] });
         this.drag = { kind: "stroke", id, from: at, to: at };
         this.flushTimer = setInterval(() => this.flush(), FLUSH_MS);
@@ -418,7 +424,9 @@ export class Whiteboard {
         if (this.flushTimer) clearInterval(this.flushTimer);
         this.flushTimer = null;
         const id = d.id!;
-        this.send({ kind: "end_stroke", item: id }, () => this.settle(id));
+        const p = this.pending.get(id);
+        if (p) p.ended = true;
+        this.send({ kind: "end_stroke", item: id }, (ok) => !ok && this.settle(id));
         break;
       }
       case "shape": {
@@ -468,17 +476,34 @@ export class Whiteboard {
       const prev = abs[abs.length - 1];
       abs.push(prev ? [prev[0] + points[i]!, prev[1] + points[i + 1]!, 0] : [points[i]!, points[i + 1]!, 0]);
     }
-    this.pending.set(id, { item, points: abs, sent: abs.length });
+    this.pending.set(id, { item, points: abs, sent: abs.length, ended: true });
     this.send(
       { kind: "place_item", item: id, page: item.page, tool, color: item.color, width: item.width, points, text },
-      () => this.settle(id),
+      (ok) => !ok && this.settle(id),
     );
   }
 
-  /** The server has answered for an item: from now on its own events draw it. */
+  /** The server refused an item: it is not drawn any more. */
   private settle(id: ItemId): void {
     this.pending.delete(id);
     this.invalidate();
+  }
+
+  /**
+   * Own items the board now holds whole are drawn from the board from here on. Judged
+   * from the replica, not from acks, so it works the same when the acks come from a
+   * queue (the teacher app offline) as when they come from the server.
+   */
+  private prune(b: BoardReplica): void {
+    for (const [id, p] of this.pending) {
+      const it = b.items.get(id);
+      if (it) p.seen = true;
+      const gone = p.seen && !it;
+      if (gone || (p.ended && it && !it.open && it.points.length >= p.points.length * 3)) {
+        this.pending.delete(id);
+        this.drawnKey = "";
+      }
+    }
   }
 
   /** Sends the points drawn since the last flush. */

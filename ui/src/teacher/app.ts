@@ -8,6 +8,11 @@ import { h, clear } from "../ui/dom";
 import { asUiError, type Bridge, tauriBridge } from "./bridge";
 import type { CachedClass, Devices, LinkState, LiveInfo, RoomSnapshot, TileFrame } from "./contract";
 import { bannerText, describeEvents, studentTiles } from "./model";
+import { BoardReplica } from "../board/board-state";
+import { Whiteboard } from "../board/whiteboard";
+import { applyEvent, fromSnapshot } from "../room-state";
+import { TalkPanel } from "../ui/talk";
+import type { RoomCommand } from "../generated/protocol";
 
 type Screen = "home" | "golive" | "live" | "ended" | "history";
 
@@ -40,6 +45,10 @@ class TeacherApp {
   private screen: Screen = "home";
   private link: LinkState = { state: "offline", reason: null, attempt: 0 };
   private room: RoomSnapshot | null = null;
+  /** The live board, moved forward by each room event (the snapshot's board is its start). */
+  private board: BoardReplica | null = null;
+  private whiteboard: Whiteboard | null = null;
+  private talk: TalkPanel | null = null;
   private tiles: Record<string, TileState> = {};
   private queued = 0;
   private live: LiveInfo | null = null;
@@ -69,8 +78,20 @@ class TeacherApp {
       }
     });
     bridge.onRoom((snap) => {
-      this.room = snap;
+      this.room = fromSnapshot(snap);
+      this.board = BoardReplica.fromSnapshot(snap.board);
+      this.whiteboard?.invalidate();
       if (this.screen === "live") this.renderLive();
+    });
+    bridge.onRoomEvent((ev) => {
+      if (!this.room) return;
+      const out = applyEvent(this.room, ev);
+      // A gap cannot be repaired here: the shell sends the whole room when it fell behind.
+      if (out.kind !== "applied") return;
+      this.room = out.state;
+      this.board?.apply(ev.seq, ev.event);
+      this.whiteboard?.invalidate();
+      if (this.screen === "live" && !isBoardEvent(ev.event.kind)) this.renderLive();
     });
     bridge.onTileFrame((t) => this.showTileFrame(t));
     bridge.onPreviewFrame((p) => {
@@ -81,7 +102,39 @@ class TeacherApp {
   }
 
   state() {
-    return { screen: this.screen, link: this.link, snapshot: this.room, tiles: { ...this.tiles } };
+    const snapshot = this.room ? { ...this.room, board: this.board?.toSnapshot() ?? this.room.board } : null;
+    return { screen: this.screen, link: this.link, snapshot, tiles: { ...this.tiles } };
+  }
+
+  /** Board and chat commands go through the shell's outbox: queued while offline. */
+  private runCommand(command: RoomCommand) {
+    return this.bridge.roomCommand(command).then(
+      (sent) => {
+        if (sent.queued) {
+          this.queued += 1;
+          this.renderBanner();
+        }
+        return { type: "ack" as const, id: sent.id, duplicate: false };
+      },
+      (e: unknown) => {
+        const err = asUiError(e);
+        this.toast(err.message);
+        return { type: "error" as const, code: err.code as never, message: err.message, id: null };
+      },
+    );
+  }
+
+  private liveBoard(): HTMLElement {
+    this.whiteboard?.destroy();
+    this.whiteboard = new Whiteboard({
+      me: () => (this.live ? { id: this.live.member_id, role: "teacher" } : null),
+      board: () => this.board,
+      students: () => (this.room?.members ?? []).filter((m) => m.role === "student").map((m) => ({ id: m.id, name: m.name })),
+      command: (cmd) => this.runCommand(cmd),
+      assetUrl: () => "",
+    });
+    this.talk = new TalkPanel((cmd) => void this.runCommand(cmd));
+    return h("div", { class: "t-class" }, this.whiteboard.el, this.talk.el);
   }
 
   private toast(text: string): void {
@@ -303,6 +356,7 @@ class TeacherApp {
         h("div", {}, h("p", {}, "Students join at"), h("code", { "data-testid": "student-link" }, live.student_link), copy),
       ),
       h("section", { class: "t-waiting", "data-testid": "waiting" }),
+      this.liveBoard(),
       h("section", { class: "t-grid", "data-testid": "grid" }),
     );
     this.renderLive();
@@ -334,6 +388,9 @@ class TeacherApp {
     const grid = this.main.querySelector<HTMLElement>("[data-testid=grid]");
     const waiting = this.main.querySelector<HTMLElement>("[data-testid=waiting]");
     if (!grid || !waiting) return;
+    if (this.room && this.live) {
+      this.talk?.update(this.room, this.room.members.find((m) => m.id === this.live?.member_id) ?? null);
+    }
     const models = studentTiles(this.room);
     const keep = new Set(models.map((m) => m.member.id));
     for (const el of [...grid.querySelectorAll<HTMLElement>("[data-testid=tile]")]) {
@@ -418,6 +475,8 @@ class TeacherApp {
   // ---- ended / history ----
 
   private endedScreen(): void {
+    this.whiteboard?.destroy();
+    this.whiteboard = null;
     const n = studentTiles(this.room).length;
     this.live = null;
     this.show(
@@ -457,4 +516,8 @@ class TeacherApp {
       this.toast(asUiError(e).message);
     }
   }
+}
+
+function isBoardEvent(kind: string): boolean {
+  return kind.startsWith("stroke_") || kind.startsWith("item") || kind.startsWith("page_") || kind === "viewport_changed";
 }

@@ -13,6 +13,7 @@ import type {
   PreviewFrame,
   RoomCommand,
   RoomSnapshot,
+  SequencedEvent,
   TileFrame,
   UiError,
 } from "./contract";
@@ -32,7 +33,10 @@ export interface Bridge {
   endClass(): Promise<void>;
   classHistory(classId: string): Promise<ClassHistory>;
   onLinkState(f: (s: LinkState) => void): void;
+  /** The whole room: when going live, after each reconnect, and if events fell behind. */
   onRoom(f: (s: RoomSnapshot) => void): void;
+  /** Each event after that snapshot, in sequence. */
+  onRoomEvent(f: (e: SequencedEvent) => void): void;
   onTileFrame(f: (t: TileFrame) => void): void;
   onPreviewFrame(f: (p: PreviewFrame) => void): void;
   onMediaError(f: (e: MediaErrorEvent) => void): void;
@@ -68,6 +72,7 @@ export async function tauriBridge(): Promise<Bridge> {
     classHistory: (classId) => invoke("class_history", { classId }),
     onLinkState: (f) => on("link-state", f),
     onRoom: (f) => on<{ snapshot: RoomSnapshot }>("room", (p) => f(p.snapshot)),
+    onRoomEvent: (f) => on("room-event", f),
     onTileFrame: (f) => on("tile-frame", f),
     onPreviewFrame: (f) => on("preview-frame", f),
     onMediaError: (f) => on("media-error", f),

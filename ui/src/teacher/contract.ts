@@ -36,6 +36,8 @@ export interface LiveInfo {
   title: string;
   student_link: string;
   qr_svg: string;
+  /** The teacher's own member id in this class. */
+  member_id: string;
 }
 
 export interface CommandSent {
