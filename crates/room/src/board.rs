@@ -40,6 +40,16 @@ enum Edit {
     Moved(Vec<ItemId>, i32, i32),
 }
 
+impl Edit {
+    fn inverse(&self) -> Edit {
+        match self {
+            Edit::Created(ids) => Edit::Erased(ids.clone()),
+            Edit::Erased(ids) => Edit::Created(ids.clone()),
+            Edit::Moved(ids, dx, dy) => Edit::Moved(ids.clone(), -dx, -dy),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Board {
     pages: Vec<PageInfo>,
@@ -452,45 +462,21 @@ impl Board {
                 let Some(edit) = self.undo.get(actor).and_then(|s| s.last()) else {
                     return Ok(Vec::new());
                 };
-                Ok(vec![self.inverse(edit, by, EditCause::Undo)])
+                Ok(vec![self.make(&edit.inverse(), by, EditCause::Undo)])
             }
             RoomCommand::Redo => {
                 need_draw()?;
                 let Some(edit) = self.redo.get(actor).and_then(|s| s.last()) else {
                     return Ok(Vec::new());
                 };
-                Ok(vec![self.redo_of(edit, by)])
+                Ok(vec![self.make(edit, by, EditCause::Redo)])
             }
             _ => Err(RoomError::InvalidCommand("not a board command")),
         }
     }
 
-    /// The event that takes `edit` back.
-    fn inverse(&self, edit: &Edit, by: MemberId, cause: EditCause) -> RoomEvent {
-        match edit {
-            Edit::Created(ids) => RoomEvent::ItemsErased {
-                items: self.live(ids),
-                by,
-                cause,
-            },
-            Edit::Erased(ids) => RoomEvent::ItemsRestored {
-                items: self.buried(ids),
-                by,
-                cause,
-            },
-            Edit::Moved(ids, dx, dy) => RoomEvent::ItemsMoved {
-                items: self.live(ids),
-                dx: -dx,
-                dy: -dy,
-                by,
-                cause,
-            },
-        }
-    }
-
-    /// The event that makes `edit` (an entry of the redo stack) happen again.
-    fn redo_of(&self, edit: &Edit, by: MemberId) -> RoomEvent {
-        let cause = EditCause::Redo;
+    /// The event that makes `edit` happen (again): an undo makes the edit's inverse.
+    fn make(&self, edit: &Edit, by: MemberId, cause: EditCause) -> RoomEvent {
         match edit {
             Edit::Created(ids) => RoomEvent::ItemsRestored {
                 items: self.buried(ids),
@@ -640,11 +626,7 @@ impl Board {
             }
             EditCause::Undo => {
                 undo.pop();
-                redo.push(match made {
-                    Edit::Created(ids) => Edit::Erased(ids),
-                    Edit::Erased(ids) => Edit::Created(ids),
-                    Edit::Moved(ids, dx, dy) => Edit::Moved(ids, -dx, -dy),
-                });
+                redo.push(made.inverse());
             }
             EditCause::Redo => {
                 redo.pop();

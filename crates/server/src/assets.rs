@@ -5,16 +5,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aula_proto::{ErrorCode, PageBackground, Role};
+use aula_proto::{ErrorCode, PageBackground};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{TokenKind, random_id};
-use crate::http::{ApiFailure, bearer, fail};
-use crate::{AppState, now_ms};
+use crate::AppState;
+use crate::auth::random_id;
+use crate::http::{ApiFailure, fail, teacher_of};
 
 /// Largest picture accepted as a page background.
 pub const MAX_ASSET_BYTES: usize = 8 * 1024 * 1024;
@@ -92,24 +92,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PageBackground>, ApiFailure> {
-    let token = bearer(&headers).ok_or_else(|| {
-        fail(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken,
-            "a teacher token is required",
-        )
-    })?;
-    let claims = state
-        .tokens
-        .verify(token, TokenKind::Join, now_ms() / 1000)
-        .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
-    if claims.role != Role::Teacher || claims.cls != class_id {
-        return Err(fail(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "only this class's teacher may upload",
-        ));
-    }
+    teacher_of(&state, &headers, &class_id, "upload")?;
     let (kind, width, height) = image_info(&body).ok_or_else(|| {
         fail(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -91,6 +91,34 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
+/// Checks that the request carries a join token of this class's teacher.
+pub fn teacher_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    class_id: &str,
+    what: &str,
+) -> Result<(), ApiFailure> {
+    let token = bearer(headers).ok_or_else(|| {
+        fail(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "a teacher token is required",
+        )
+    })?;
+    let claims = state
+        .tokens
+        .verify(token, TokenKind::Join, now_ms() / 1000)
+        .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    if claims.role != Role::Teacher || claims.cls != class_id {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!("only this class's teacher may {what}"),
+        ));
+    }
+    Ok(())
+}
+
 fn storage_failure(e: impl std::fmt::Display) -> ApiFailure {
     tracing::error!("storage: {e}");
     fail(
@@ -138,24 +166,7 @@ async fn create_invite(
     b: Result<Json<InviteRequest>, JsonRejection>,
 ) -> Result<Json<InviteCreated>, ApiFailure> {
     let now_s = now_ms() / 1000;
-    let token = bearer(&headers).ok_or_else(|| {
-        fail(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken,
-            "a teacher token is required",
-        )
-    })?;
-    let claims = state
-        .tokens
-        .verify(token, TokenKind::Join, now_s)
-        .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
-    if claims.role != Role::Teacher || claims.cls != class_id {
-        return Err(fail(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "only this class's teacher may invite",
-        ));
-    }
+    teacher_of(&state, &headers, &class_id, "invite")?;
     let ttl = body(b)
         .unwrap_or_default()
         .ttl_secs

@@ -664,3 +664,99 @@ async fn idle_rooms_unload_and_come_back_from_storage() {
     );
     assert_eq!(rooms(&s).await, 1);
 }
+
+#[tokio::test]
+async fn page_backgrounds_upload_checks_role_kind_and_size() {
+    let s = server(|_| {}).await;
+    let class = &s.running.ready.class_id;
+    let url = format!("{}/api/classes/{class}/assets", s.base());
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(&800u32.to_be_bytes());
+    png.extend_from_slice(&600u32.to_be_bytes());
+    png.extend_from_slice(&[0; 64]);
+    let upload =
+        |token: String, body: Vec<u8>| s.http.post(&url).bearer_auth(token).body(body).send();
+    // A student may not upload; a teacher may not upload garbage or a huge file.
+    let r = upload(s.student_token("Sam").await, png.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let teacher = s.running.ready.teacher_token.clone();
+    let r = upload(teacher.clone(), b"not a picture".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_request");
+    let r = upload(teacher.clone(), vec![0; 9 * 1024 * 1024])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // A picture is stored, described, and served back byte for byte.
+    let r = upload(teacher.clone(), png.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let bg: Value = r.json().await.unwrap();
+    assert_eq!(
+        (bg["width"].as_u64(), bg["height"].as_u64()),
+        (Some(800), Some(600))
+    );
+    let asset = bg["asset"].as_str().unwrap();
+    let got = s.http.get(format!("{url}/{asset}")).send().await.unwrap();
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), png);
+    let missing = s
+        .http
+        .get(format!("{url}/..%2F..%2Faula.db"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    // The teacher puts it behind a page; a student's board shows it.
+    let (mut t, _) = s.hello(&teacher, None).await;
+    let ack = command(
+        &mut t,
+        "bg1",
+        json!({"kind": "set_page_background", "page": "p1", "background": bg}),
+    )
+    .await;
+    assert_eq!(ack["type"], "ack");
+    let (_st, w) = s.hello(&s.student_token("Ana").await, None).await;
+    assert_eq!(
+        w["snapshot"]["board"]["pages"][0]["info"]["background"]["asset"],
+        asset
+    );
+}
+
+#[tokio::test]
+async fn private_chat_reaches_only_its_student_and_the_teacher() {
+    let s = server(|_| {}).await;
+    let (mut t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let (mut a, wa) = s.hello(&s.student_token("Ana").await, None).await;
+    let ana = wa["you"]["id"].as_str().unwrap().to_owned();
+    let (mut b, _) = s.hello(&s.student_token("Ben").await, None).await;
+    let ack = command(
+        &mut a,
+        "p1",
+        json!({"kind": "send_chat", "text": "I am lost", "private_with": ana}),
+    )
+    .await;
+    assert_eq!(ack["type"], "ack");
+    let find = |evs: Vec<Value>, kind: &str| evs.into_iter().find(|e| e["event"]["kind"] == kind);
+    let mut seen_t = None;
+    while seen_t.is_none() {
+        let (ev, _) = until(&mut t, "event").await;
+        seen_t = find(vec![ev], "chat_posted");
+    }
+    assert_eq!(seen_t.unwrap()["event"]["message"]["text"], "I am lost");
+    // Ben gets a placeholder with the same seq, so his log stays gap-free.
+    let mut seen_b = None;
+    while seen_b.is_none() {
+        let (ev, _) = until(&mut b, "event").await;
+        if ev["event"]["kind"] == "chat_posted" {
+            panic!("Ben must not see Ana's private line: {ev}");
+        }
+        seen_b = find(vec![ev], "redacted");
+    }
+    // A fresh snapshot for Ben leaves it out too.
+    let (_b2, w) = s.hello(&s.student_token("Cid").await, None).await;
+    assert_eq!(w["snapshot"]["chat"].as_array().unwrap().len(), 0);
+}
