@@ -7,7 +7,7 @@
 // - a screenshot of the live screen is taken with `import -window root`;
 // - the teacher ends the class;
 // - with the server stopped, the app starts again, lists the class from its local cache
-//   and opens it.
+//   and opens it, with its chat and its board drawn from the cache.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -148,5 +148,15 @@ test('with the server stopped, the app lists past classes from its cache and ope
     }, { what: 'the class history from the cache' });
     const text = await s.exec("return document.querySelector('[data-testid=history]').textContent;");
     assert.match(text, /Ana/, 'the history names the student who joined');
+    assert.match(text, /Welcome to the board/, 'the history holds the chat');
+    // The board as the class left it, drawn from the cache: the stroke's dark pixels.
+    const inked = await eventually(() => s.exec(`
+      const c = document.querySelector('[data-testid=history-board] canvas');
+      if (!c || !c.width) return 0;
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 80 && d[i + 1] < 80 && d[i + 2] < 80) n++;
+      return n;`), { what: 'the stroke on the history board' });
+    assert.ok(inked > 50, `the cached board shows the stroke (${inked} dark pixels)`);
   });
 });

@@ -152,6 +152,8 @@ test('a teacher and two students draw at once and end with the same board', asyn
   assert.equal(by('ben', 'pen'), 1, "Ben's erased stroke is gone");
   assert.ok(items.every((i) => !i.open), 'every stroke closed');
   for (const i of items.filter((x) => x.tool === 'pen')) assert.ok(i.points.length >= 9, 'strokes carry many points');
+  mkdirSync(outDir, { recursive: true });
+  await pages.ana.screenshot({ path: path.join(outDir, 'board-student.png') });
   // A late joiner's snapshot from the server equals the live replicas.
   const late = await openClassPage(browser, withParams(server.ready.student_link, { autojoin: '1', name: 'Late' }));
   try {

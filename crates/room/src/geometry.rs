@@ -102,7 +102,24 @@ fn rect_edges(a: Xy, b: Xy) -> Vec<(Xy, Xy)> {
     vec![(a, c), (c, b), (b, d), (d, a)]
 }
 
-/// Whether an eraser of `radius` dragged along `path` touches the item.
+/// The box around a set of segments, grown by `pad` on every side.
+fn bounds<'a>(segs: impl IntoIterator<Item = &'a (Xy, Xy)>, pad: f64) -> (f64, f64, f64, f64) {
+    let mut b = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (p, q) in segs {
+        for (x, y) in [p, q] {
+            let (x, y) = (f64::from(*x), f64::from(*y));
+            b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y));
+        }
+    }
+    (b.0 - pad, b.1 - pad, b.2 + pad, b.3 + pad)
+}
+
+fn overlap(a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)) -> bool {
+    a.0 <= b.2 && b.0 <= a.2 && a.1 <= b.3 && b.1 <= a.3
+}
+
+/// Whether an eraser of `radius` dragged along `path` touches the item. Boxes are
+/// compared first, so a long path over a full page costs little per item it misses.
 pub fn touches(item: &BoardItem, path: &[Xy], radius: u16) -> bool {
     let reach = f64::from(radius) + f64::from(item.width) / 2.0;
     let reach2 = reach * reach;
@@ -118,9 +135,15 @@ pub fn touches(item: &BoardItem, path: &[Xy], radius: u16) -> bool {
             return true;
         }
     }
-    outline(item)
+    let outline = outline(item);
+    let item_box = bounds(&outline, reach);
+    if !overlap(item_box, bounds(&eraser, 0.0)) {
+        return false;
+    }
+    eraser
         .iter()
-        .any(|s| eraser.iter().any(|e| segment_distance2(*s, *e) <= reach2))
+        .filter(|e| overlap(item_box, bounds(std::iter::once(*e), 0.0)))
+        .any(|e| outline.iter().any(|s| segment_distance2(*s, *e) <= reach2))
 }
 
 /// Squared distance between two segments.

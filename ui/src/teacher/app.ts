@@ -407,6 +407,8 @@ class TeacherApp {
       tile.dataset.mic = m.micOn === null ? "none" : m.micOn ? "on" : "off";
       tile.dataset.cam = m.camOn === null ? "none" : m.camOn ? "on" : "off";
       tile.querySelector(".t-hand")?.toggleAttribute("hidden", !m.handRaised);
+      tile.querySelector(".t-away")?.toggleAttribute("hidden", !m.member.connected || m.member.tab_visible);
+      tile.classList.toggle("t-speaking", m.member.speaking);
       // Text, not emoji: a laptop without an emoji font shows empty boxes.
       (tile.querySelector(".t-mic") as HTMLElement).textContent =
         m.micOn === true ? "" : m.micOn === false ? "Muted" : "No mic";
@@ -456,7 +458,7 @@ class TeacherApp {
       "div",
       { class: "t-tile", "data-testid": "tile", "data-member-id": memberId, "data-frames": "0", "data-has-video": "false" },
       h("img", { class: "t-tile-video", alt: "" }),
-      h("div", { class: "t-tile-bar" }, h("span", { class: "t-tile-name" }), h("span", { class: "t-hand", hidden: true }, "Hand up"), h("span", { class: "t-mic" })),
+      h("div", { class: "t-tile-bar" }, h("span", { class: "t-tile-name" }), h("span", { class: "t-hand", hidden: true }, "Hand up"), h("span", { class: "t-away", hidden: true }, "Away"), h("span", { class: "t-mic" })),
       menuBtn,
       menu,
     );
@@ -491,6 +493,22 @@ class TeacherApp {
     try {
       const hist = await this.bridge.classHistory(classId);
       const lines = describeEvents(hist.events);
+      // The board as the class left it, from the cache alone: the last snapshot and the
+      // events after it. Read-only, with its PNG/PDF export.
+      let boardEl: HTMLElement | null = null;
+      if (hist.snapshot) {
+        const board = BoardReplica.fromSnapshot(hist.snapshot.board);
+        for (const ev of hist.events) if (ev.seq > hist.snapshot.seq) board.apply(ev.seq, ev.event);
+        this.whiteboard?.destroy();
+        this.whiteboard = new Whiteboard({
+          me: () => null,
+          board: () => board,
+          students: () => [],
+          command: () => Promise.resolve({ type: "error" as const, code: "forbidden" as const, message: "a past class", id: null }),
+          assetUrl: () => "",
+        });
+        boardEl = h("div", { class: "t-class t-history-board", "data-testid": "history-board" }, this.whiteboard.el);
+      }
       this.show(
         "history",
         h(
@@ -507,6 +525,8 @@ class TeacherApp {
           h("ul", {}, ...hist.sessions.map((s) => h("li", {}, `${new Date(s.started_at_ms).toLocaleString()} – ${s.ended_at_ms ? new Date(s.ended_at_ms).toLocaleTimeString() : "not closed"}`))),
           h("h2", {}, "Who was there"),
           h("ul", {}, ...(hist.snapshot?.members ?? []).map((m) => h("li", {}, `${m.name || "Teacher"} (${m.role})`))),
+          boardEl ? h("h2", {}, "The board") : null,
+          boardEl,
           h("h2", {}, "What happened"),
           h("ol", {}, ...lines.map((l) => h("li", { "data-testid": "history-event" }, l))),
           hist.pending_commands ? h("p", { class: "t-note" }, `${hist.pending_commands} change(s) wait to be sent to the server.`) : h("span", {}),

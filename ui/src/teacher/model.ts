@@ -84,9 +84,22 @@ export function describeEvents(events: SequencedEvent[]): string[] {
       }
       case "settings_changed":
         lines.push(
-          `${nameOf(names, e.by)} ${e.settings.locked ? "locked" : "unlocked"} the class; waiting room ${e.settings.waiting_room ? "on" : "off"}`,
+          `${nameOf(names, e.by)} ${e.settings.locked ? "locked" : "unlocked"} the class; waiting room ${e.settings.waiting_room ? "on" : "off"}; chat ${e.settings.chat_enabled ? "on" : "off"}`,
         );
         break;
+      case "chat_posted":
+        lines.push(
+          `${nameOf(names, e.message.from)}${e.message.private_with ? ` (private with ${nameOf(names, e.message.private_with)})` : ""}: ${e.message.text}`,
+        );
+        break;
+      case "hand_raised":
+        lines.push(`${nameOf(names, e.member)} raised a hand`);
+        break;
+      case "page_added":
+        lines.push("A board page was added");
+        break;
+      // Drawing, presence and reactions are too many to read as sentences; the board
+      // itself is shown instead.
     }
   }
   return lines;
