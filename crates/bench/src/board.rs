@@ -89,6 +89,7 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
 
     // Classes, invites and join tokens: the REST path every browser takes.
     let mut members = Vec::with_capacity(total);
+    let mut late_joiner = None;
     for room in 0..args.rooms {
         let class: Value = http
             .post(format!("http://{}/api/classes", server.http))
@@ -117,6 +118,17 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
             .json()
             .await?;
         let invite = invite["invite"].as_str().context("invite")?.to_owned();
+        if room == 0 {
+            let joined: Value = http
+                .post(format!("http://{}/api/join", server.http))
+                .json(&json!({"invite": invite, "name": "late joiner"}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            late_joiner = joined["token"].as_str().map(str::to_owned);
+        }
         members.push(Member {
             token: teacher,
             room,
@@ -156,29 +168,36 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
             .collect(),
     );
     let connected = Arc::new(AtomicUsize::new(0));
+    // Latencies count from 2 s into the window: the first batches go out while 10,000
+    // clients wake at once, which measures the load generator, not the server.
+    let measure_from = Arc::new(AtomicU64::new(u64::MAX));
     let go = Arc::new(Barrier::new(total + 1));
     let window = Duration::from_secs(args.seconds);
     let addr = server.http.clone();
     let mut tasks = Vec::with_capacity(total);
     let gate = Arc::new(tokio::sync::Semaphore::new(args.connect_parallel.max(1)));
+    let students = args.clients_per_room.saturating_sub(1) as f64;
     for (i, m) in members.into_iter().enumerate() {
+        // Each student sends one message per (students / rate) seconds.
+        let chats_every = (!m.teacher && args.chat_per_sec > 0.0 && students > 0.0)
+            .then(|| Duration::from_secs_f64(students / args.chat_per_sec));
         let ctx = ClientCtx {
             addr: addr.clone(),
             clocks: clocks.clone(),
             connected: connected.clone(),
+            measure_from: measure_from.clone(),
+            ping_offset: Duration::from_millis((i as u64 * 7) % 10_000),
             go: go.clone(),
             gate: gate.clone(),
             start,
             window,
             draws: m.teacher && m.room < drawing,
-            chats_every: (!m.teacher && args.chat_per_sec > 0.0 && args.clients_per_room > 1).then(
-                || {
-                    // Students take turns: each sends one message per (students / rate) s.
-                    let students = (args.clients_per_room - 1) as f64;
-                    Duration::from_secs_f64(students / args.chat_per_sec)
-                },
-            ),
-            chat_offset: Duration::from_millis((i as u64 * 137) % 5000),
+            chats_every,
+            // Students take turns: spread over the period, so the room sees a steady
+            // `chat_per_sec`, not every student at once.
+            chat_offset: chats_every.map_or(Duration::ZERO, |every| {
+                every.mul_f64((i % args.clients_per_room) as f64 / args.clients_per_room as f64)
+            }),
             points_per_sec: args.points_per_sec,
             batch_ms: args.batch_ms,
         };
@@ -196,7 +215,9 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected = procstat::rss_kib(server.pid)?;
     let cpu0 = procstat::cpu_micros(server.pid)?;
+    let own_cpu0 = procstat::cpu_micros(std::process::id())?;
     let t0 = Instant::now();
+    measure_from.store((start.elapsed() + Duration::from_secs(2)).as_micros() as u64, Relaxed);
     go.wait().await;
     let mut all = Received::default();
     let mut receivers = 0u64;
@@ -205,8 +226,8 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
             Ok(Ok(Ok(r))) => {
                 if r.stroke_events > 0 {
                     receivers += 1;
+                    all.bytes += r.bytes;
                 }
-                all.bytes += r.bytes;
                 all.stroke_events += r.stroke_events;
                 all.lost_order += r.lost_order;
                 all.latencies_us.extend(r.latencies_us);
@@ -221,6 +242,7 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
         .min(args.seconds as f64)
         .max(0.001);
     let cpu_us = procstat::cpu_micros(server.pid)?.saturating_sub(cpu0);
+    let own_cpu_us = procstat::cpu_micros(std::process::id())?.saturating_sub(own_cpu0);
     let deliveries = all.stroke_events;
     all.latencies_us.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -251,14 +273,39 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
         all.latencies_us.len()
     );
     println!(
-        "  bytes per receiving client: {:.0} B/s (all frames, {receivers} receivers)",
+        "  bytes per receiving client in a drawing room: {:.0} B/s (every frame it gets, chat included; {receivers} receivers)",
         all.bytes as f64 / elapsed / receivers.max(1) as f64
     );
     println!(
-        "  server CPU {:.0}% of a core; {:.1} µs CPU per stroke delivery",
+        "  server CPU {:.0}% of a core; {:.1} µs CPU per stroke delivery; the load generator itself used {:.0}% of a core",
         cpu_us as f64 / elapsed / 10_000.0,
         cpu_us as f64 / (deliveries as f64).max(1.0),
+        own_cpu_us as f64 / elapsed / 10_000.0,
     );
+    if let Some(token) = late_joiner {
+        // What a late joiner downloads: room 0's snapshot after the whole run.
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        ws.send(Message::text(
+            json!({"type": "hello", "v": 1, "token": token}).to_string(),
+        ))
+        .await?;
+        while let Some(msg) = ws.next().await {
+            if let Message::Text(t) = msg? {
+                let v: Value = serde_json::from_str(&t)?;
+                if v["type"] == "welcome" {
+                    let items: usize = v["snapshot"]["board"]["pages"]
+                        .as_array()
+                        .map(|p| p.iter().map(|p| p["items"].as_array().map_or(0, Vec::len)).sum())
+                        .unwrap_or(0);
+                    println!(
+                        "  late joiner's welcome (room 0): {:.1} KiB with {items} board items",
+                        t.len() as f64 / 1024.0
+                    );
+                    break;
+                }
+            }
+        }
+    }
     server.stop().await;
     Ok(())
 }
@@ -267,6 +314,8 @@ struct ClientCtx {
     addr: String,
     clocks: Arc<Vec<RoomClock>>,
     connected: Arc<AtomicUsize>,
+    measure_from: Arc<AtomicU64>,
+    ping_offset: Duration,
     go: Arc<Barrier>,
     gate: Arc<tokio::sync::Semaphore>,
     start: Instant,
@@ -322,7 +371,12 @@ async fn client(ctx: ClientCtx, m: Member) -> anyhow::Result<Received> {
         tokio::time::Instant::now() + ctx.chat_offset,
         ctx.chats_every.unwrap_or(Duration::from_secs(3600)),
     );
-    let mut ping = tokio::time::interval(Duration::from_secs(10));
+    // Pings spread over their 10 s period, as real clients' are.
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + ctx.ping_offset,
+        Duration::from_secs(10),
+    );
+    let measure_from = ctx.measure_from.load(Relaxed);
     let per_batch = ((ctx.points_per_sec as u64 * ctx.batch_ms) / 1000).max(1) as usize;
     let mut stroke = 0u32;
     let mut in_stroke = 0usize;
@@ -369,7 +423,9 @@ async fn client(ctx: ClientCtx, m: Member) -> anyhow::Result<Received> {
                     let now = ctx.start.elapsed().as_micros() as u64;
                     let sent = clock.sent_us.get(seen).map(|s| s.load(Relaxed)).unwrap_or(0);
                     if sent > 0 && now >= sent {
-                        out.latencies_us.push((now - sent).min(u32::MAX as u64) as u32);
+                        if sent >= measure_from {
+                            out.latencies_us.push((now - sent).min(u32::MAX as u64) as u32);
+                        }
                     } else {
                         out.lost_order += 1;
                     }

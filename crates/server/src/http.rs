@@ -280,6 +280,9 @@ async fn sfu_peers(
 
 async fn ws(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
+        // tungstenite allocates its whole read buffer per connection (128 KiB by default);
+        // client frames are small, and a larger one still arrives in several reads.
+        .read_buffer_size(8 * 1024)
         .max_message_size(conn::TRANSPORT_MAX_FRAME)
         .max_frame_size(conn::TRANSPORT_MAX_FRAME)
         .on_upgrade(move |socket| conn::serve(state, socket))
