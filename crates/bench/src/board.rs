@@ -217,7 +217,10 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
     let cpu0 = procstat::cpu_micros(server.pid)?;
     let own_cpu0 = procstat::cpu_micros(std::process::id())?;
     let t0 = Instant::now();
-    measure_from.store((start.elapsed() + Duration::from_secs(2)).as_micros() as u64, Relaxed);
+    measure_from.store(
+        (start.elapsed() + Duration::from_secs(2)).as_micros() as u64,
+        Relaxed,
+    );
     go.wait().await;
     let mut all = Received::default();
     let mut receivers = 0u64;
@@ -295,7 +298,11 @@ pub async fn run(args: BoardArgs) -> anyhow::Result<()> {
                 if v["type"] == "welcome" {
                     let items: usize = v["snapshot"]["board"]["pages"]
                         .as_array()
-                        .map(|p| p.iter().map(|p| p["items"].as_array().map_or(0, Vec::len)).sum())
+                        .map(|p| {
+                            p.iter()
+                                .map(|p| p["items"].as_array().map_or(0, Vec::len))
+                                .sum()
+                        })
                         .unwrap_or(0);
                     println!(
                         "  late joiner's welcome (room 0): {:.1} KiB with {items} board items",
