@@ -75,6 +75,8 @@ export class Call {
   readonly reactionLog: Array<{ member: MemberId; reaction: Reaction }> = [];
   private presenceSent = "";
   private speaking = false;
+  private speechPolls = 0;
+  private quietPolls = 0;
 
   constructor(
     token: string,
@@ -416,10 +418,13 @@ export class Call {
       levels.set(me.id, own);
     }
     this.grid.setSpeaker(this.speaker.update(levels, performance.now()));
-    // Speaking, with hysteresis so a pause between words is not a change.
+    // Speaking, with hysteresis and hold times: every change goes to the whole class, so
+    // half a second of voice turns it on and 1.5 s of quiet turns it off, not each word.
     const own = levels.get(me.id) ?? 0;
-    if (!this.speaking && own > 0.12) this.speaking = true;
-    else if (this.speaking && own < 0.04) this.speaking = false;
+    this.speechPolls = own > 0.12 ? this.speechPolls + 1 : 0;
+    this.quietPolls = own < 0.04 ? this.quietPolls + 1 : 0;
+    if (!this.speaking && this.speechPolls * SPEAKER_POLL_MS >= 500) this.speaking = true;
+    else if (this.speaking && this.quietPolls * SPEAKER_POLL_MS >= 1500) this.speaking = false;
     this.reportPresence();
   }
 
@@ -430,7 +435,10 @@ export class Call {
     const key = `${tabVisible}:${this.speaking}`;
     if (key === this.presenceSent) return;
     this.presenceSent = key;
-    void this.session.command({ kind: "set_presence", tab_visible: tabVisible, speaking: this.speaking });
+    void this.session.command({ kind: "set_presence", tab_visible: tabVisible, speaking: this.speaking }).then((reply) => {
+      // Refused (too many changes): say it again on a later poll.
+      if (reply.type === "error" && this.presenceSent === key) this.presenceSent = "";
+    });
   }
 
   // ---- rendering ----

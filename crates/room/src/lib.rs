@@ -112,8 +112,9 @@ pub struct Room {
 const CHAT_RATE: (u32, u64) = (5, 1000);
 /// Reactions: 10 at once, then one every 250 ms.
 const REACTION_RATE: (u32, u64) = (10, 250);
-/// Presence (tab visibility, speaking): 20 at once, then one every 100 ms.
-const PRESENCE_RATE: (u32, u64) = (20, 100);
+/// Presence (tab visibility, speaking): 10 at once, then one every 500 ms. Every change
+/// reaches the whole class, so clients debounce speech before they report it.
+const PRESENCE_RATE: (u32, u64) = (10, 500);
 
 #[derive(Debug, Clone)]
 struct Member {
