@@ -35,6 +35,7 @@ export function fromSnapshot(snapshot: RoomSnapshot): RoomSnapshot {
     board: snapshot.board,
     chat: snapshot.chat.map((m) => ({ ...m })),
     hands: [...snapshot.hands],
+    quizzes: snapshot.quizzes.map((q) => ({ ...q, answers: q.answers.map((a) => ({ ...a })) })),
   };
 }
 
@@ -90,6 +91,32 @@ function reduce(s: RoomSnapshot, e: RoomEvent, atMs: number): RoomSnapshot {
       break;
     case "hand_lowered":
       n.hands = s.hands.filter((m) => m !== e.member);
+      break;
+    // Quizzes mirror `Quizzes::apply` in crates/room/src/quiz.rs.
+    case "quiz_started":
+      n.quizzes = [...s.quizzes, { info: e.quiz, answers: [], answered: 0, closed: false, results: null }];
+      break;
+    case "quiz_answered":
+      n.quizzes = s.quizzes.map((q) =>
+        q.info.id === e.quiz ? { ...q, answers: [...q.answers, { ...e.record }], answered: q.answered + 1 } : q,
+      );
+      break;
+    case "quiz_closed":
+      n.quizzes = s.quizzes.map((q) => (q.info.id === e.quiz ? { ...q, closed: true } : q));
+      break;
+    case "answer_marked":
+      n.quizzes = s.quizzes.map((q) =>
+        q.info.id === e.quiz
+          ? { ...q, answers: q.answers.map((a) => (a.member === e.member ? { ...a, correct: e.correct } : a)) }
+          : q,
+      );
+      break;
+    case "quiz_revealed":
+      n.quizzes = s.quizzes.map((q) =>
+        q.info.id === e.quiz
+          ? { ...q, closed: true, results: e.results, info: { ...q.info, question: { ...q.info.question, correct: e.results.correct } } }
+          : q,
+      );
       break;
     // The board replica applies these; reactions change no state; a redacted event is
     // someone else's private message.

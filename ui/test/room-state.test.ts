@@ -35,6 +35,7 @@ const base = (): RoomSnapshot => ({
   board: emptyBoard(),
   chat: [],
   hands: [],
+  quizzes: [],
 });
 
 let at = 1000;

@@ -25,6 +25,7 @@ const room = (members: MemberInfo[], tracks: RoomSnapshot["tracks"] = []): RoomS
   board: { pages: [{ info: { id: "p1" }, items: [] }], current: "p1", viewport: { x: 0, y: 0, zoom: 100 }, follow: false, draw: "teachers_only", allowed: [] },
   chat: [],
   hands: [],
+  quizzes: [],
 });
 
 test("tiles: students only, sorted by name, with their mic and camera state", () => {

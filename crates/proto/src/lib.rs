@@ -8,11 +8,13 @@
 mod board;
 mod decode;
 mod error;
+mod quiz;
 mod types;
 
 pub use board::*;
 pub use decode::{ClientDecodeError, MAX_CLIENT_FRAME_BYTES, decode_client};
 pub use error::ErrorCode;
+pub use quiz::*;
 pub use types::*;
 
 /// The protocol version this build speaks. A client that says another version in
@@ -43,6 +45,14 @@ pub fn typescript_bindings() -> String {
         BoardSnapshot::decl(&cfg),
         ChatMessage::decl(&cfg),
         Reaction::decl(&cfg),
+        QuizId::decl(&cfg),
+        QuestionKind::decl(&cfg),
+        Question::decl(&cfg),
+        QuizInfo::decl(&cfg),
+        QuizAnswer::decl(&cfg),
+        QuizResults::decl(&cfg),
+        AnswerRecord::decl(&cfg),
+        QuizState::decl(&cfg),
         MemberInfo::decl(&cfg),
         TrackInfo::decl(&cfg),
         RoomSettings::decl(&cfg),

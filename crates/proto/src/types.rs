@@ -6,6 +6,7 @@ use crate::board::{
     BoardItem, BoardSnapshot, ChatMessage, DrawPolicy, EditCause, ItemId, PageBackground, PageId,
     PageInfo, Reaction, Tool, Viewport,
 };
+use crate::quiz::{AnswerRecord, Question, QuizAnswer, QuizId, QuizInfo, QuizResults, QuizState};
 
 /// What a member may do in a class. Checked by the server on every command.
 #[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,6 +115,9 @@ pub struct RoomSnapshot {
     pub chat: Vec<ChatMessage>,
     /// Raised hands in the order they went up.
     pub hands: Vec<MemberId>,
+    /// Quizzes of this class session, oldest first, as this member may see them.
+    #[serde(default)]
+    pub quizzes: Vec<QuizState>,
 }
 
 #[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,17 +251,84 @@ pub enum RoomEvent {
         member: MemberId,
         reaction: Reaction,
     },
+    /// The right answers are only in the teachers' copy until the reveal.
+    QuizStarted {
+        quiz: QuizInfo,
+    },
+    /// Teachers see every answer (without the member for anonymous polls); a student
+    /// sees only its own.
+    QuizAnswered {
+        quiz: QuizId,
+        record: AnswerRecord,
+        /// The quiz is an anonymous poll: teachers get the answer without the member.
+        #[serde(default)]
+        anonymous: bool,
+    },
+    QuizClosed {
+        quiz: QuizId,
+    },
+    /// A teacher marked a short answer; seen by teachers and that student.
+    AnswerMarked {
+        quiz: QuizId,
+        member: MemberId,
+        correct: bool,
+    },
+    QuizRevealed {
+        quiz: QuizId,
+        results: QuizResults,
+    },
     /// Stands in for an event this member may not see (another student's private chat),
     /// so its sequence stays gap-free.
     Redacted,
 }
 
+/// How one member receives an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// As it is.
+    Same,
+    /// As `redacted`.
+    Hidden,
+    /// With parts left out.
+    Changed(RoomEvent),
+}
+
 impl RoomEvent {
-    /// Whether a member may see this event. Private chat is for its student and teachers.
-    pub fn visible_to(&self, member: &MemberId, role: Role) -> bool {
+    /// How a member receives this event: private chat is for its student and teachers,
+    /// right answers wait for the reveal, answers are for teachers and their student.
+    pub fn seen_by(&self, member: &MemberId, role: Role) -> Seen {
+        let teacher = role == Role::Teacher;
         match self {
-            RoomEvent::ChatPosted { message } => message.visible_to(member, role),
-            _ => true,
+            RoomEvent::ChatPosted { message } if !message.visible_to(member, role) => Seen::Hidden,
+            RoomEvent::QuizStarted { quiz } if !teacher && !quiz.question.correct.is_empty() => {
+                Seen::Changed(RoomEvent::QuizStarted {
+                    quiz: quiz.for_role(role),
+                })
+            }
+            RoomEvent::QuizAnswered {
+                quiz,
+                record,
+                anonymous,
+            } => {
+                if record.member.as_ref() == Some(member) {
+                    Seen::Same
+                } else if !teacher {
+                    Seen::Hidden
+                } else if *anonymous {
+                    Seen::Changed(RoomEvent::QuizAnswered {
+                        quiz: quiz.clone(),
+                        record: AnswerRecord {
+                            member: None,
+                            ..record.clone()
+                        },
+                        anonymous: true,
+                    })
+                } else {
+                    Seen::Same
+                }
+            }
+            RoomEvent::AnswerMarked { member: m, .. } if !teacher && m != member => Seen::Hidden,
+            _ => Seen::Same,
         }
     }
 }
@@ -274,14 +345,15 @@ impl ChatMessage {
 impl SequencedEvent {
     /// This event as `member` receives it.
     pub fn for_member(&self, member: &MemberId, role: Role) -> SequencedEvent {
-        if self.event.visible_to(member, role) {
-            self.clone()
-        } else {
-            SequencedEvent {
-                seq: self.seq,
-                at_ms: self.at_ms,
-                event: RoomEvent::Redacted,
-            }
+        let event = match self.event.seen_by(member, role) {
+            Seen::Same => return self.clone(),
+            Seen::Hidden => RoomEvent::Redacted,
+            Seen::Changed(e) => e,
+        };
+        SequencedEvent {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            event,
         }
     }
 }
@@ -442,6 +514,32 @@ pub enum RoomCommand {
     LowerAllHands,
     React {
         reaction: Reaction,
+    },
+    /// Teacher only: ask a question now (from the bank or on the spot).
+    StartQuiz {
+        quiz: QuizId,
+        question: Question,
+        time_limit_ms: Option<u32>,
+        anonymous: bool,
+    },
+    /// Students: once per quiz, while it is open; a second answer changes nothing.
+    AnswerQuiz {
+        quiz: QuizId,
+        answer: QuizAnswer,
+    },
+    /// Teacher only: no more answers.
+    CloseQuiz {
+        quiz: QuizId,
+    },
+    /// Teacher only: mark a short answer right or wrong.
+    MarkAnswer {
+        quiz: QuizId,
+        member: MemberId,
+        correct: bool,
+    },
+    /// Teacher only: show everyone the right answers and the results (closes the quiz).
+    RevealQuiz {
+        quiz: QuizId,
     },
 }
 

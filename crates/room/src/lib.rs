@@ -5,10 +5,13 @@
 //! [`Room::apply_event`], so a room rebuilt from its stored event log is the same room.
 //! No I/O and no clock: time is always a parameter, in ms since the Unix epoch.
 
+mod activity;
 mod board;
 mod dedup;
+pub mod engagement;
 pub mod geometry;
 mod log;
+mod quiz;
 mod talk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,9 +21,11 @@ use aula_proto::{
     RoomEvent, RoomSettings, RoomSnapshot, Seq, SequencedEvent, TrackId, TrackInfo, TrackKind,
 };
 
+pub use activity::{Activity, Attendance, MOSTLY_HIDDEN, MemberActivity};
 pub use board::*;
 pub use dedup::CommandDedup;
 pub use log::{EventLog, ResumeError};
+pub use quiz::{MAX_OPTIONS, MAX_QUIZZES, Quiz, Quizzes};
 pub use talk::{CHAT_HISTORY, MAX_CHAT_CHARS, RateLimit, Talk};
 
 /// How many events a room keeps in memory for resume. Older ones are in storage; a
@@ -101,6 +106,8 @@ pub struct Room {
     dedup: CommandDedup,
     board: Board,
     talk: Talk,
+    quizzes: Quizzes,
+    activity: Activity,
     /// Rate limits live only on the server's room: they slow members down, they are not
     /// room state, so replicas and restored rooms start them afresh.
     chat_rate: RateLimit,
@@ -139,6 +146,8 @@ impl Room {
             dedup: CommandDedup::new(dedup::DEFAULT_CAPACITY),
             board: Board::default(),
             talk: Talk::default(),
+            quizzes: Quizzes::default(),
+            activity: Activity::default(),
             chat_rate: RateLimit::new(CHAT_RATE.0, CHAT_RATE.1),
             reaction_rate: RateLimit::new(REACTION_RATE.0, REACTION_RATE.1),
             presence_rate: RateLimit::new(PRESENCE_RATE.0, PRESENCE_RATE.1),
@@ -200,6 +209,7 @@ impl Room {
         }
         room.board = Board::from_snapshot(&snapshot.board);
         room.talk = Talk::from_snapshot(&snapshot.chat, &snapshot.hands);
+        room.quizzes = Quizzes::from_snapshot(&snapshot.quizzes);
         room
     }
 
@@ -251,17 +261,79 @@ impl Room {
         &self.talk
     }
 
-    /// Everything, private chat included: for teachers, storage and tests.
+    pub fn quizzes(&self) -> &Quizzes {
+        &self.quizzes
+    }
+
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// Every member's attendance so far (students and teachers), by member id.
+    pub fn attendance(&self, now_ms: u64) -> Vec<Attendance> {
+        self.activity
+            .members()
+            .map(|(id, m)| m.attendance(id, now_ms))
+            .collect()
+    }
+
+    /// The signals behind each student's engagement score, and the score.
+    pub fn engagement(&self, now_ms: u64) -> Vec<(MemberId, engagement::Signals, u8)> {
+        let class_ms = self
+            .activity
+            .started_at_ms
+            .map_or(0, |s| now_ms.saturating_sub(s));
+        self.activity
+            .members()
+            .filter(|(_, m)| m.role == Some(Role::Student))
+            .map(|(id, m)| {
+                let a = m.attendance(id, now_ms);
+                let mut s = engagement::Signals {
+                    class_ms,
+                    active_ms: a.active_ms,
+                    camera_ms: a.camera_ms,
+                    present_ms: a.present_ms,
+                    chat_messages: m.chat_messages,
+                    board_items: m.board_items,
+                    ..Default::default()
+                };
+                for q in self.quizzes.iter() {
+                    // Polls ask for an opinion: they count as asked and answered, never right.
+                    s.quizzes_asked += 1;
+                    if let Some(r) = q.answers.iter().find(|r| r.member.as_ref() == Some(id)) {
+                        s.quizzes_answered += 1;
+                        s.answer_speed += engagement::speed(r.response_ms);
+                        let poll = q.info.question.kind == aula_proto::QuestionKind::Poll;
+                        if r.correct == Some(true) || poll {
+                            s.quizzes_right += 1;
+                        }
+                    }
+                }
+                let score = engagement::score(&s);
+                (id.clone(), s, score)
+            })
+            .collect()
+    }
+
+    /// Quizzes whose time limit passed close now.
+    pub fn expire_quizzes(&mut self, now_ms: u64) -> Vec<SequencedEvent> {
+        let events = self.quizzes.expire(now_ms);
+        self.emit_all(now_ms, events)
+    }
+
+    /// Everything, private chat and every quiz answer included: for storage and tests.
     pub fn snapshot(&self) -> RoomSnapshot {
-        self.snapshot_with(self.talk.chat().cloned().collect())
+        let everyone = (MemberId(String::new()), Role::Teacher);
+        self.snapshot_with(self.talk.chat().cloned().collect(), &everyone)
     }
 
-    /// What one member may see: another student's private chat is left out.
+    /// What one member may see: another student's private chat and quiz answers, and the
+    /// right answers of a quiz not yet revealed, are left out.
     pub fn snapshot_for(&self, member: &MemberId, role: Role) -> RoomSnapshot {
-        self.snapshot_with(self.talk.chat_for(member, role))
+        self.snapshot_with(self.talk.chat_for(member, role), &(member.clone(), role))
     }
 
-    fn snapshot_with(&self, chat: Vec<ChatMessage>) -> RoomSnapshot {
+    fn snapshot_with(&self, chat: Vec<ChatMessage>, viewer: &(MemberId, Role)) -> RoomSnapshot {
         RoomSnapshot {
             class_id: self.class_id.clone(),
             seq: self.log.last_seq(),
@@ -272,6 +344,7 @@ impl Room {
             board: self.board.snapshot(),
             chat,
             hands: self.talk.hands().to_vec(),
+            quizzes: self.quizzes.states_for(&viewer.0, viewer.1),
         }
     }
 
@@ -439,7 +512,7 @@ impl Room {
             });
         }
         let outcome = match self.rate_limit(now_ms, actor, &command) {
-            Ok(()) => self.decide(actor, command),
+            Ok(()) => self.decide(now_ms, actor, command),
             Err(e) => Err(e),
         };
         self.dedup.insert(
@@ -476,7 +549,12 @@ impl Room {
     }
 
     /// Checks a command against the rules and says what would happen. Changes nothing.
-    fn decide(&self, actor: &MemberId, command: RoomCommand) -> Result<Vec<RoomEvent>, RoomError> {
+    fn decide(
+        &self,
+        now_ms: u64,
+        actor: &MemberId,
+        command: RoomCommand,
+    ) -> Result<Vec<RoomEvent>, RoomError> {
         let me = self.members.get(actor).ok_or(RoomError::UnknownMember)?;
         let teacher = me.info.role == Role::Teacher;
         let need_teacher = || {
@@ -669,6 +747,13 @@ impl Room {
                     reaction,
                 }])
             }
+            quiz @ (RoomCommand::StartQuiz { .. }
+            | RoomCommand::AnswerQuiz { .. }
+            | RoomCommand::CloseQuiz { .. }
+            | RoomCommand::MarkAnswer { .. }
+            | RoomCommand::RevealQuiz { .. }) => {
+                self.quizzes.decide(now_ms, actor, me.info.role, quiz)
+            }
             board_command => self.board.decide(actor, me.info.role, board_command),
         }
     }
@@ -747,6 +832,8 @@ impl Room {
         let (event, at_ms) = (&ev.event, ev.at_ms);
         self.board.apply(ev.seq, event);
         self.talk.apply(ev.seq, at_ms, event);
+        self.quizzes.apply(event);
+        self.activity.apply(at_ms, event);
         match event {
             RoomEvent::MemberJoined { member } => {
                 self.members.insert(

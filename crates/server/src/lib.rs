@@ -171,10 +171,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             }
         }
     });
-    // Room timers (disconnect grace) need a clock; the rooms themselves have none.
+    // Room timers (disconnect grace, quiz time limits) need a clock; the rooms have none.
     let st = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
             for room in st.hub.all_rooms() {

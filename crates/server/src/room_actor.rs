@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use aula_proto::{
-    ClientMsg, ErrorCode, LeaveReason, MemberId, PROTOCOL_VERSION, Role, RoomEvent, Seq,
+    ClientMsg, ErrorCode, LeaveReason, MemberId, PROTOCOL_VERSION, Role, RoomEvent, Seen, Seq,
     SequencedEvent, ServerMsg, TrackId,
 };
 use aula_room::{Identity, JoinOutcome, Room};
@@ -129,7 +129,8 @@ impl RoomActor {
                 RoomMsg::Tick => {
                     let now = now_ms();
                     let grace = self.state.cfg.disconnect_grace_secs * 1000;
-                    let events = self.room.expire_disconnected(now, grace);
+                    let mut events = self.room.expire_disconnected(now, grace);
+                    events.extend(self.room.expire_quizzes(now));
                     self.commit(events, None).await;
                     let idle_for = self.idle_since.map(|t| now.saturating_sub(t));
                     if idle_for.is_some_and(|d| d >= self.state.cfg.room_idle_secs * 1000)
@@ -494,21 +495,20 @@ impl RoomActor {
 
     fn fan_out(&mut self, events: &[SequencedEvent], except: Option<ConnId>) {
         for ev in events {
-            // Encoded once for everyone; only a private message is encoded twice, once
-            // whole and once as `redacted` for the members who may not read it.
+            // Encoded once for everyone; only an event some members see differently
+            // (private chat, quiz answers, unrevealed right answers) is encoded again.
             let frame = encode(&ServerMsg::Event(ev.clone()));
             let mut redacted: Option<Utf8Bytes> = None;
-            let targets: Vec<(ConnId, bool)> = self
+            let targets: Vec<(ConnId, Seen)> = self
                 .conns
                 .iter()
                 .filter(|(id, c)| c.admitted && Some(**id) != except)
-                .map(|(id, c)| (*id, ev.event.visible_to(&c.member, c.role)))
+                .map(|(id, c)| (*id, ev.event.seen_by(&c.member, c.role)))
                 .collect();
-            for (id, visible) in targets {
-                let f = if visible {
-                    frame.clone()
-                } else {
-                    redacted
+            for (id, seen) in targets {
+                let f = match seen {
+                    Seen::Same => frame.clone(),
+                    Seen::Hidden => redacted
                         .get_or_insert_with(|| {
                             encode(&ServerMsg::Event(SequencedEvent {
                                 seq: ev.seq,
@@ -516,7 +516,12 @@ impl RoomActor {
                                 event: RoomEvent::Redacted,
                             }))
                         })
-                        .clone()
+                        .clone(),
+                    Seen::Changed(event) => encode(&ServerMsg::Event(SequencedEvent {
+                        seq: ev.seq,
+                        at_ms: ev.at_ms,
+                        event,
+                    })),
                 };
                 self.push(id, Outbound::Frame(f));
             }

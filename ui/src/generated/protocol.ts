@@ -86,6 +86,71 @@ private_with?: MemberId | null, text: string, at_ms: number, deleted?: boolean, 
 
 export type Reaction = "thumbs_up" | "clap" | "heart" | "laugh" | "surprised" | "confused";
 
+export type QuizId = string;
+
+export type QuestionKind = "single_choice" | "multiple_choice" | "true_false" | "short_answer" | "poll";
+
+export type Question = { prompt: string, kind: QuestionKind, 
+/**
+ * The choices, for every kind but short answers.
+ */
+options: Array<string>, 
+/**
+ * Indices of the right options. Students do not see them until the teacher reveals.
+ */
+correct: Array<number>, };
+
+export type QuizInfo = { id: QuizId, question: Question, 
+/**
+ * Answers close by themselves this long after the start.
+ */
+time_limit_ms: number | null, 
+/**
+ * Nobody, teachers included, sees who gave which answer.
+ */
+anonymous: boolean, started_at_ms: number, };
+
+export type QuizAnswer = { 
+/**
+ * Chosen option indices.
+ */
+choices: Array<number>, 
+/**
+ * The text of a short answer.
+ */
+text?: string | null, };
+
+export type QuizResults = { correct: Array<number>, 
+/**
+ * Answers per option, in option order.
+ */
+tally: Array<number>, answered: number, 
+/**
+ * Answers judged right (choices by the room, short answers by the teacher's marks).
+ */
+right: number, };
+
+export type AnswerRecord = { 
+/**
+ * Absent for anonymous polls (and for anyone but the teachers and the student).
+ */
+member: MemberId | null, answer: QuizAnswer, 
+/**
+ * From the quiz's start to the answer.
+ */
+response_ms: number, 
+/**
+ * Right or wrong, once known (at once for choices, when marked for short answers).
+ */
+correct: boolean | null, };
+
+export type QuizState = { info: QuizInfo, 
+/**
+ * What this member may see: every answer for teachers (without names when anonymous),
+ * one's own for a student.
+ */
+answers: Array<AnswerRecord>, answered: number, closed: boolean, results: QuizResults | null, };
+
 export type MemberInfo = { id: MemberId, name: string, role: Role, 
 /**
  * Whether the member has a live connection now. A member whose link drops stays in
@@ -130,11 +195,19 @@ chat: Array<ChatMessage>,
 /**
  * Raised hands in the order they went up.
  */
-hands: Array<MemberId>, };
+hands: Array<MemberId>, 
+/**
+ * Quizzes of this class session, oldest first, as this member may see them.
+ */
+quizzes: Array<QuizState>, };
 
 export type LeaveReason = "left" | "removed" | "timed_out";
 
-export type RoomEvent = { "kind": "member_joined", member: MemberInfo, } | { "kind": "member_left", member: MemberId, reason: LeaveReason, } | { "kind": "presence_changed", member: MemberId, connected: boolean, } | { "kind": "member_waiting", member: MemberInfo, } | { "kind": "waiting_resolved", member: MemberId, admitted: boolean, } | { "kind": "track_published", track: TrackInfo, } | { "kind": "track_unpublished", track: TrackId, } | { "kind": "track_state_changed", track: TrackId, enabled: boolean, by: MemberId, } | { "kind": "settings_changed", settings: RoomSettings, by: MemberId, } | { "kind": "presence_updated", member: MemberId, tab_visible: boolean, speaking: boolean, } | { "kind": "page_added", page: PageInfo, index: number, } | { "kind": "page_moved", page: PageId, index: number, } | { "kind": "page_background_set", page: PageId, background: PageBackground | null, } | { "kind": "page_shown", page: PageId, } | { "kind": "viewport_changed", viewport: Viewport, } | { "kind": "follow_changed", follow: boolean, } | { "kind": "draw_policy_changed", draw: DrawPolicy, allowed: Array<MemberId>, } | { "kind": "stroke_started", item: BoardItem, } | { "kind": "stroke_points", item: ItemId, points: Array<number>, } | { "kind": "stroke_ended", item: ItemId, } | { "kind": "item_placed", item: BoardItem, } | { "kind": "items_erased", items: Array<ItemId>, by: MemberId, cause: EditCause, } | { "kind": "items_restored", items: Array<BoardItem>, by: MemberId, cause: EditCause, } | { "kind": "items_moved", items: Array<ItemId>, dx: number, dy: number, by: MemberId, cause: EditCause, } | { "kind": "chat_posted", message: ChatMessage, } | { "kind": "chat_deleted", message: Seq, by: MemberId, } | { "kind": "hand_raised", member: MemberId, } | { "kind": "hand_lowered", member: MemberId, by: MemberId, } | { "kind": "reacted", member: MemberId, reaction: Reaction, } | { "kind": "redacted" };
+export type RoomEvent = { "kind": "member_joined", member: MemberInfo, } | { "kind": "member_left", member: MemberId, reason: LeaveReason, } | { "kind": "presence_changed", member: MemberId, connected: boolean, } | { "kind": "member_waiting", member: MemberInfo, } | { "kind": "waiting_resolved", member: MemberId, admitted: boolean, } | { "kind": "track_published", track: TrackInfo, } | { "kind": "track_unpublished", track: TrackId, } | { "kind": "track_state_changed", track: TrackId, enabled: boolean, by: MemberId, } | { "kind": "settings_changed", settings: RoomSettings, by: MemberId, } | { "kind": "presence_updated", member: MemberId, tab_visible: boolean, speaking: boolean, } | { "kind": "page_added", page: PageInfo, index: number, } | { "kind": "page_moved", page: PageId, index: number, } | { "kind": "page_background_set", page: PageId, background: PageBackground | null, } | { "kind": "page_shown", page: PageId, } | { "kind": "viewport_changed", viewport: Viewport, } | { "kind": "follow_changed", follow: boolean, } | { "kind": "draw_policy_changed", draw: DrawPolicy, allowed: Array<MemberId>, } | { "kind": "stroke_started", item: BoardItem, } | { "kind": "stroke_points", item: ItemId, points: Array<number>, } | { "kind": "stroke_ended", item: ItemId, } | { "kind": "item_placed", item: BoardItem, } | { "kind": "items_erased", items: Array<ItemId>, by: MemberId, cause: EditCause, } | { "kind": "items_restored", items: Array<BoardItem>, by: MemberId, cause: EditCause, } | { "kind": "items_moved", items: Array<ItemId>, dx: number, dy: number, by: MemberId, cause: EditCause, } | { "kind": "chat_posted", message: ChatMessage, } | { "kind": "chat_deleted", message: Seq, by: MemberId, } | { "kind": "hand_raised", member: MemberId, } | { "kind": "hand_lowered", member: MemberId, by: MemberId, } | { "kind": "reacted", member: MemberId, reaction: Reaction, } | { "kind": "quiz_started", quiz: QuizInfo, } | { "kind": "quiz_answered", quiz: QuizId, record: AnswerRecord, 
+/**
+ * The quiz is an anonymous poll: teachers get the answer without the member.
+ */
+anonymous: boolean, } | { "kind": "quiz_closed", quiz: QuizId, } | { "kind": "answer_marked", quiz: QuizId, member: MemberId, correct: boolean, } | { "kind": "quiz_revealed", quiz: QuizId, results: QuizResults, } | { "kind": "redacted" };
 
 export type SequencedEvent = { seq: Seq, 
 /**
@@ -142,7 +215,7 @@ export type SequencedEvent = { seq: Seq,
  */
 at_ms: number, event: RoomEvent, };
 
-export type RoomCommand = { "kind": "set_track_enabled", track: TrackId, enabled: boolean, } | { "kind": "mute_member", member: MemberId, } | { "kind": "stop_camera", member: MemberId, } | { "kind": "remove_member", member: MemberId, } | { "kind": "set_locked", locked: boolean, } | { "kind": "set_waiting_room", enabled: boolean, } | { "kind": "admit", member: MemberId, } | { "kind": "deny", member: MemberId, } | { "kind": "set_presence", tab_visible: boolean, speaking: boolean, } | { "kind": "add_page", page: PageId, index: number | null, } | { "kind": "move_page", page: PageId, index: number, } | { "kind": "set_page_background", page: PageId, background: PageBackground | null, } | { "kind": "show_page", page: PageId, } | { "kind": "set_viewport", viewport: Viewport, } | { "kind": "set_follow", follow: boolean, } | { "kind": "set_draw_policy", draw: DrawPolicy, allowed: Array<MemberId>, } | { "kind": "start_stroke", item: ItemId, page: PageId, tool: Tool, color: number, width: number, points: Array<number>, } | { "kind": "append_stroke", item: ItemId, points: Array<number>, } | { "kind": "end_stroke", item: ItemId, } | { "kind": "place_item", item: ItemId, page: PageId, tool: Tool, color: number, width: number, points: Array<number>, text: string | null, } | { "kind": "erase_items", items: Array<ItemId>, } | { "kind": "erase_area", page: PageId, path: Array<number>, radius: number, } | { "kind": "move_items", items: Array<ItemId>, dx: number, dy: number, } | { "kind": "undo" } | { "kind": "redo" } | { "kind": "clear_page", page: PageId, } | { "kind": "send_chat", text: string, private_with: MemberId | null, } | { "kind": "delete_chat", message: Seq, } | { "kind": "set_chat_enabled", enabled: boolean, } | { "kind": "raise_hand" } | { "kind": "lower_hand", member: MemberId, } | { "kind": "lower_all_hands" } | { "kind": "react", reaction: Reaction, };
+export type RoomCommand = { "kind": "set_track_enabled", track: TrackId, enabled: boolean, } | { "kind": "mute_member", member: MemberId, } | { "kind": "stop_camera", member: MemberId, } | { "kind": "remove_member", member: MemberId, } | { "kind": "set_locked", locked: boolean, } | { "kind": "set_waiting_room", enabled: boolean, } | { "kind": "admit", member: MemberId, } | { "kind": "deny", member: MemberId, } | { "kind": "set_presence", tab_visible: boolean, speaking: boolean, } | { "kind": "add_page", page: PageId, index: number | null, } | { "kind": "move_page", page: PageId, index: number, } | { "kind": "set_page_background", page: PageId, background: PageBackground | null, } | { "kind": "show_page", page: PageId, } | { "kind": "set_viewport", viewport: Viewport, } | { "kind": "set_follow", follow: boolean, } | { "kind": "set_draw_policy", draw: DrawPolicy, allowed: Array<MemberId>, } | { "kind": "start_stroke", item: ItemId, page: PageId, tool: Tool, color: number, width: number, points: Array<number>, } | { "kind": "append_stroke", item: ItemId, points: Array<number>, } | { "kind": "end_stroke", item: ItemId, } | { "kind": "place_item", item: ItemId, page: PageId, tool: Tool, color: number, width: number, points: Array<number>, text: string | null, } | { "kind": "erase_items", items: Array<ItemId>, } | { "kind": "erase_area", page: PageId, path: Array<number>, radius: number, } | { "kind": "move_items", items: Array<ItemId>, dx: number, dy: number, } | { "kind": "undo" } | { "kind": "redo" } | { "kind": "clear_page", page: PageId, } | { "kind": "send_chat", text: string, private_with: MemberId | null, } | { "kind": "delete_chat", message: Seq, } | { "kind": "set_chat_enabled", enabled: boolean, } | { "kind": "raise_hand" } | { "kind": "lower_hand", member: MemberId, } | { "kind": "lower_all_hands" } | { "kind": "react", reaction: Reaction, } | { "kind": "start_quiz", quiz: QuizId, question: Question, time_limit_ms: number | null, anonymous: boolean, } | { "kind": "answer_quiz", quiz: QuizId, answer: QuizAnswer, } | { "kind": "close_quiz", quiz: QuizId, } | { "kind": "mark_answer", quiz: QuizId, member: MemberId, correct: boolean, } | { "kind": "reveal_quiz", quiz: QuizId, };
 
 export type PublishedTrack = { mid: string, kind: TrackKind, };
 

@@ -1,0 +1,105 @@
+//! Quizzes and polls on the wire.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::{MemberId, Role};
+
+/// A quiz's id, made by the teacher who starts it (so a question from the bank keeps its
+/// id across an offline start and the retry).
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(transparent)]
+pub struct QuizId(pub String);
+
+#[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionKind {
+    /// One option is right.
+    SingleChoice,
+    /// Any set of options may be right; the answer must name exactly that set.
+    MultipleChoice,
+    /// Options are "True" and "False".
+    TrueFalse,
+    /// Free text, marked by the teacher.
+    ShortAnswer,
+    /// Options with no right answer: an opinion poll.
+    Poll,
+}
+
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub prompt: String,
+    pub kind: QuestionKind,
+    /// The choices, for every kind but short answers.
+    pub options: Vec<String>,
+    /// Indices of the right options. Students do not see them until the teacher reveals.
+    #[serde(default)]
+    pub correct: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct QuizInfo {
+    pub id: QuizId,
+    pub question: Question,
+    /// Answers close by themselves this long after the start.
+    pub time_limit_ms: Option<u32>,
+    /// Nobody, teachers included, sees who gave which answer.
+    pub anonymous: bool,
+    pub started_at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq, Default)]
+pub struct QuizAnswer {
+    /// Chosen option indices.
+    #[serde(default)]
+    pub choices: Vec<u8>,
+    /// The text of a short answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A quiz's outcome, as revealed to everyone.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct QuizResults {
+    pub correct: Vec<u8>,
+    /// Answers per option, in option order.
+    pub tally: Vec<u32>,
+    pub answered: u32,
+    /// Answers judged right (choices by the room, short answers by the teacher's marks).
+    pub right: u32,
+}
+
+/// One student's answer as a teacher's report and replica hold it.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct AnswerRecord {
+    /// Absent for anonymous polls (and for anyone but the teachers and the student).
+    pub member: Option<MemberId>,
+    pub answer: QuizAnswer,
+    /// From the quiz's start to the answer.
+    pub response_ms: u64,
+    /// Right or wrong, once known (at once for choices, when marked for short answers).
+    pub correct: Option<bool>,
+}
+
+/// A quiz in a room snapshot.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct QuizState {
+    pub info: QuizInfo,
+    /// What this member may see: every answer for teachers (without names when anonymous),
+    /// one's own for a student.
+    pub answers: Vec<AnswerRecord>,
+    pub answered: u32,
+    pub closed: bool,
+    pub results: Option<QuizResults>,
+}
+
+impl QuizInfo {
+    /// The quiz as a student sees it before the reveal: no right answers.
+    pub fn for_role(&self, role: Role) -> QuizInfo {
+        let mut q = self.clone();
+        if role != Role::Teacher {
+            q.question.correct.clear();
+        }
+        q
+    }
+}
