@@ -36,6 +36,7 @@ import { connectingScreen, waitingScreen } from "./ui/screens";
 import { closeMemberMenu, openMemberMenu, PeoplePanel, type TeacherActions } from "./ui/teacher";
 import { toast } from "./ui/toasts";
 import { TalkPanel, showReaction } from "./ui/talk";
+import { QuizPanel } from "./ui/quiz";
 import { Whiteboard } from "./board/whiteboard";
 import type { Reaction } from "./generated/protocol";
 
@@ -71,6 +72,7 @@ export class Call {
   private ended = false;
   readonly whiteboard: Whiteboard;
   private readonly talk: TalkPanel;
+  private readonly quiz: QuizPanel;
   private readonly reactionsLayer: HTMLElement;
   readonly reactionLog: Array<{ member: MemberId; reaction: Reaction }> = [];
   private presenceSent = "";
@@ -116,6 +118,12 @@ export class Call {
         if (reply.type === "error") toast(errorText(reply.code), "error");
       });
     });
+    this.quiz = new QuizPanel((cmd) => {
+      void this.session.command(cmd).then((reply) => {
+        if (reply.type === "error") toast(errorText(reply.code), "error");
+      });
+    });
+    this.talk.el.prepend(this.quiz.el);
     this.reactionsLayer = h("div", { class: "reactions-layer", "aria-hidden": "true" });
     this.banner = new ConnectionBanner(() => this.session.retryNow());
     this.chips = h("div", { class: "chips" });
@@ -512,6 +520,7 @@ export class Call {
     const models: TileModel[] = visibleMembers(room, me?.id ?? null).map((m) => this.tileModel(room, m, me, isTeacher));
     this.grid.update(models);
     this.talk.update(room, me);
+    this.quiz.update(room, me);
     if (this.panel.open) this.panel.update(room, me);
   }
 

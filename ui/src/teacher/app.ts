@@ -12,6 +12,7 @@ import { BoardReplica } from "../board/board-state";
 import { Whiteboard } from "../board/whiteboard";
 import { applyEvent, fromSnapshot } from "../room-state";
 import { TalkPanel } from "../ui/talk";
+import { QuizPanel } from "../ui/quiz";
 import type { RoomCommand } from "../generated/protocol";
 
 type Screen = "home" | "golive" | "live" | "ended" | "history";
@@ -49,6 +50,7 @@ class TeacherApp {
   private board: BoardReplica | null = null;
   private whiteboard: Whiteboard | null = null;
   private talk: TalkPanel | null = null;
+  private quiz: QuizPanel | null = null;
   private tiles: Record<string, TileState> = {};
   private queued = 0;
   private live: LiveInfo | null = null;
@@ -134,6 +136,8 @@ class TeacherApp {
       assetUrl: () => "",
     });
     this.talk = new TalkPanel((cmd) => void this.runCommand(cmd));
+    this.quiz = new QuizPanel((cmd) => void this.runCommand(cmd));
+    this.talk.el.prepend(this.quiz.el);
     return h("div", { class: "t-class" }, this.whiteboard.el, this.talk.el);
   }
 
@@ -389,7 +393,9 @@ class TeacherApp {
     const waiting = this.main.querySelector<HTMLElement>("[data-testid=waiting]");
     if (!grid || !waiting) return;
     if (this.room && this.live) {
-      this.talk?.update(this.room, this.room.members.find((m) => m.id === this.live?.member_id) ?? null);
+      const me = this.room.members.find((m) => m.id === this.live?.member_id) ?? null;
+      this.talk?.update(this.room, me);
+      this.quiz?.update(this.room, me);
     }
     const models = studentTiles(this.room);
     const keep = new Set(models.map((m) => m.member.id));

@@ -1,0 +1,87 @@
+// A quiz in real Chromium pages through the real server: the teacher asks from the class
+// view, two students answer from theirs, the teacher's bar chart counts them live, a
+// second answer changes nothing, students see neither the right answer nor each other's
+// answers before the reveal, and after it each sees the results and its own verdict.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
+
+let server;
+let browser;
+const pages = {};
+const outDir = path.join(root, 'tests/output');
+
+before(async () => {
+  server = await startServer();
+  browser = await launchChromium();
+  pages.teacher = await openClassPage(browser, withParams(server.ready.teacher_link, { autojoin: '1' }));
+  pages.ana = await openClassPage(browser, withParams(server.ready.student_link, { autojoin: '1', name: 'Ana' }));
+  pages.ben = await openClassPage(browser, withParams(server.ready.student_link, { autojoin: '1', name: 'Ben' }));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const snapshot = (page) => page.evaluate(() => window.aula.state().snapshot);
+
+test('a quiz asked from the class view is answered once per student and revealed', async () => {
+  const t = pages.teacher;
+  await t.locator('[data-testid=quiz-new]').click();
+  await t.locator('[data-testid=quiz-prompt]').fill('2 + 2 = ?');
+  await t.locator('[data-testid=quiz-options]').fill('3\n4\n5');
+  await t.locator('[data-testid=quiz-right]').fill('2');
+  await t.locator('[data-testid=quiz-start]').click();
+  const quiz = await eventually(async () => (await snapshot(t)).quizzes[0], { what: 'the quiz at the teacher' });
+  const id = quiz.info.id;
+  assert.deepEqual(quiz.info.question.correct, [1]);
+
+  // Students see the question without its answer.
+  for (const s of [pages.ana, pages.ben]) {
+    const q = await eventually(async () => (await snapshot(s)).quizzes[0], { what: 'the quiz at a student' });
+    assert.deepEqual(q.info.question.correct, [], 'no right answer before the reveal');
+  }
+  await pages.ana.locator(`[data-testid=quiz-choice-${id}-1]`).click();
+  await pages.ben.locator(`[data-testid=quiz-choice-${id}-2]`).click();
+
+  // The teacher's chart counts both, live.
+  await eventually(async () => (await t.locator(`[data-testid=quiz-${id}]`).getAttribute('data-answered')) === '2', { what: 'two answers on the teacher chart' });
+  const counts = await t.locator(`[data-testid=quiz-${id}] [data-testid=quiz-bars] li`).evaluateAll((els) => els.map((e) => Number(e.dataset.count)));
+  assert.deepEqual(counts, [0, 1, 1]);
+  mkdirSync(outDir, { recursive: true });
+  await t.screenshot({ path: path.join(outDir, 'quiz-teacher.png') });
+
+  // A second answer from Ana is acked and changes nothing.
+  const again = await pages.ana.evaluate((quiz) => window.aula.command({ kind: 'answer_quiz', quiz, answer: { choices: [0] } }), id);
+  assert.equal(again.type, 'ack');
+  await t.evaluate(() => window.aula.command({ kind: 'set_waiting_room', enabled: false }));
+  const teacherQuiz = (await snapshot(t)).quizzes[0];
+  assert.equal(teacherQuiz.answered, 2);
+  assert.deepEqual(teacherQuiz.answers.map((a) => a.answer.choices), [[1], [2]]);
+  assert.ok(teacherQuiz.answers.every((a) => a.response_ms >= 0 && a.member));
+
+  // Ben holds only his own answer.
+  const benQuiz = (await snapshot(pages.ben)).quizzes[0];
+  assert.equal(benQuiz.answers.length, 1);
+  assert.deepEqual(benQuiz.answers[0].answer.choices, [2]);
+  await eventually(async () => (await pages.ben.locator('[data-testid=quiz-sent]').count()) === 1, { what: "Ben's 'answer sent'" });
+
+  await t.locator(`[data-testid=quiz-reveal-${id}]`).click();
+  for (const [page, verdict] of [[pages.ana, 'You were right.'], [pages.ben, 'Not this time.']]) {
+    await eventually(async () => {
+      const q = (await snapshot(page)).quizzes[0];
+      return q.results && q.results.answered === 2 && q.results.right === 1 && q.info.question.correct[0] === 1;
+    }, { what: 'the results at a student' });
+    await eventually(async () => (await page.locator('[data-testid=quiz-verdict]').textContent()) === verdict, { what: `the verdict "${verdict}"` });
+  }
+  // Closed by the reveal: a newcomer's answer is refused with a typed error.
+  const cid = await openClassPage(browser, withParams(server.ready.student_link, { autojoin: '1', name: 'Cid' }));
+  const late = await cid.evaluate((quiz) => window.aula.command({ kind: 'answer_quiz', quiz, answer: { choices: [1] } }), id);
+  assert.equal(late.type, 'error');
+  assert.equal(late.code, 'invalid_command');
+  await cid.context().close();
+});
