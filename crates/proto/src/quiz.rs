@@ -103,3 +103,49 @@ impl QuizInfo {
         q
     }
 }
+
+/// The parts behind an engagement score, each 0 to 1 (see docs/ENGAGEMENT.md).
+#[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq)]
+pub struct EngagementParts {
+    pub attendance: f64,
+    pub camera: f64,
+    /// Absent until a quiz was asked.
+    pub quiz: Option<f64>,
+    pub chat: f64,
+    pub board: f64,
+}
+
+/// One student's attendance and engagement in a class session so far.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+pub struct StudentReport {
+    pub member: MemberId,
+    pub name: String,
+    /// Connected intervals `[from, to]` in ms since the Unix epoch.
+    pub intervals: Vec<(u64, u64)>,
+    pub first_join_ms: Option<u64>,
+    pub last_leave_ms: Option<u64>,
+    pub present_ms: u64,
+    /// Connected with the tab in view.
+    pub active_ms: u64,
+    pub hidden_ms: u64,
+    pub camera_ms: u64,
+    /// Present mostly with the tab hidden.
+    pub mostly_hidden: bool,
+    pub chat_messages: u32,
+    pub board_items: u32,
+    pub quizzes_answered: u32,
+    pub quizzes_right: u32,
+    pub score: u8,
+    pub parts: EngagementParts,
+}
+
+/// `GET /api/classes/{id}/report`.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+pub struct ClassReport {
+    pub class_id: String,
+    pub generated_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub students: Vec<StudentReport>,
+    /// Every quiz with every answer (anonymous ones without names).
+    pub quizzes: Vec<QuizState>,
+}

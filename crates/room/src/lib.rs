@@ -315,6 +315,57 @@ impl Room {
             .collect()
     }
 
+    /// Attendance, engagement and quizzes of this session so far, as a teacher reads them.
+    pub fn report(&self, now_ms: u64) -> aula_proto::ClassReport {
+        let attendance: BTreeMap<MemberId, Attendance> = self
+            .attendance(now_ms)
+            .into_iter()
+            .map(|a| (a.member.clone(), a))
+            .collect();
+        let students = self
+            .engagement(now_ms)
+            .into_iter()
+            .filter_map(|(id, s, score)| {
+                let a = attendance.get(&id)?;
+                let m = self.activity.member(&id)?;
+                let p = engagement::parts(&s);
+                Some(aula_proto::StudentReport {
+                    member: id,
+                    name: a.name.clone(),
+                    intervals: a.intervals.clone(),
+                    first_join_ms: a.first_join_ms,
+                    last_leave_ms: a.last_leave_ms,
+                    present_ms: a.present_ms,
+                    active_ms: a.active_ms,
+                    hidden_ms: a.hidden_ms,
+                    camera_ms: a.camera_ms,
+                    mostly_hidden: a.mostly_hidden,
+                    chat_messages: m.chat_messages,
+                    board_items: m.board_items,
+                    quizzes_answered: s.quizzes_answered,
+                    quizzes_right: s.quizzes_right,
+                    score,
+                    parts: aula_proto::EngagementParts {
+                        attendance: p.attendance,
+                        camera: p.camera,
+                        quiz: p.quiz,
+                        chat: p.chat,
+                        board: p.board,
+                    },
+                })
+            })
+            .collect();
+        aula_proto::ClassReport {
+            class_id: self.class_id.clone(),
+            generated_at_ms: now_ms,
+            started_at_ms: self.activity.started_at_ms,
+            students,
+            quizzes: self
+                .quizzes
+                .states_for(&MemberId(String::new()), Role::Teacher),
+        }
+    }
+
     /// Quizzes whose time limit passed close now.
     pub fn expire_quizzes(&mut self, now_ms: u64) -> Vec<SequencedEvent> {
         let events = self.quizzes.expire(now_ms);

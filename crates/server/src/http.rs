@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/classes/{id}/assets/{asset}",
             get(crate::assets::fetch),
         )
+        .route("/api/classes/{id}/report", get(crate::report::get))
         .route("/api/sfu/peers", get(sfu_peers))
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))

@@ -12,6 +12,7 @@ mod http;
 mod hub;
 mod metrics;
 pub mod rate;
+mod report;
 mod room_actor;
 pub mod storage;
 

@@ -44,6 +44,10 @@ pub enum RoomMsg {
     },
     Sfu(SfuEvent),
     Tick,
+    /// Attendance, engagement and quizzes so far, for the report API.
+    Report {
+        reply: oneshot::Sender<aula_proto::ClassReport>,
+    },
 }
 
 struct Conn {
@@ -126,6 +130,9 @@ impl RoomActor {
                 RoomMsg::Client { conn, msg } => self.on_client(conn, msg).await,
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
+                RoomMsg::Report { reply } => {
+                    let _ = reply.send(self.room.report(now_ms()));
+                }
                 RoomMsg::Tick => {
                     let now = now_ms();
                     let grace = self.state.cfg.disconnect_grace_secs * 1000;

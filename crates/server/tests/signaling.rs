@@ -760,3 +760,125 @@ async fn private_chat_reaches_only_its_student_and_the_teacher() {
     let (_b2, w) = s.hello(&s.student_token("Cid").await, None).await;
     assert_eq!(w["snapshot"]["chat"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn the_report_holds_attendance_engagement_and_answers() {
+    let s = server(|_| {}).await;
+    let class = &s.running.ready.class_id;
+    let teacher = s.running.ready.teacher_token.clone();
+    let (mut t, _) = s.hello(&teacher, None).await;
+    let (mut a, wa) = s.hello(&s.student_token("Ana").await, None).await;
+    let (mut b, wb) = s
+        .hello(&s.student_token("Ben, \"the late\"").await, None)
+        .await;
+    let (ana, ben) = (wa["you"]["id"].clone(), wb["you"]["id"].clone());
+    let ack = command(
+        &mut b,
+        "h",
+        json!({"kind": "set_presence", "tab_visible": false, "speaking": false}),
+    )
+    .await;
+    assert_eq!(ack["type"], "ack");
+    let ack = command(
+        &mut t,
+        "q",
+        json!({"kind": "start_quiz", "quiz": "q1", "question": {"prompt": "2+2?", "kind": "single_choice", "options": ["3", "4"], "correct": [1]}, "time_limit_ms": null, "anonymous": false}),
+    )
+    .await;
+    assert_eq!(ack["type"], "ack");
+    assert_eq!(
+        command(
+            &mut a,
+            "a1",
+            json!({"kind": "answer_quiz", "quiz": "q1", "answer": {"choices": [1]}})
+        )
+        .await["type"],
+        "ack"
+    );
+    assert_eq!(
+        command(
+            &mut a,
+            "c1",
+            json!({"kind": "send_chat", "text": "easy", "private_with": null})
+        )
+        .await["type"],
+        "ack"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let url = format!("{}/api/classes/{class}/report", s.base());
+    let r = s
+        .http
+        .get(&url)
+        .bearer_auth(s.student_token("Cid").await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let report: Value = s
+        .http
+        .get(&url)
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let students = report["students"].as_array().unwrap();
+    let find = |id: &Value| {
+        students
+            .iter()
+            .find(|x| &x["member"] == id)
+            .unwrap()
+            .clone()
+    };
+    let (ra, rb) = (find(&ana), find(&ben));
+    assert_eq!(ra["quizzes_answered"], 1);
+    assert_eq!(ra["quizzes_right"], 1);
+    assert_eq!(ra["chat_messages"], 1);
+    assert_eq!(rb["mostly_hidden"], true);
+    assert!(
+        ra["score"].as_u64().unwrap() > rb["score"].as_u64().unwrap(),
+        "{ra} vs {rb}"
+    );
+    assert_eq!(report["quizzes"][0]["answers"][0]["member"], ana);
+
+    let csv = s
+        .http
+        .get(format!("{url}?format=csv"))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("member,name,"));
+    assert!(
+        lines[0].ends_with(",quiz 1: 2+2?,quiz 1 seconds"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 3, "a header and two students:\n{text}");
+    let ana_row = lines
+        .iter()
+        .find(|l| l.starts_with(ana.as_str().unwrap()))
+        .unwrap();
+    assert!(
+        ana_row.contains(",Ana,") && ana_row.contains(",4,"),
+        "{ana_row}"
+    );
+    assert!(
+        text.contains("\"Ben, \"\"the late\"\"\""),
+        "quoted name: {text}"
+    );
+    let bad = s
+        .http
+        .get(format!("{url}?format=xml"))
+        .bearer_auth(&teacher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

@@ -151,6 +151,32 @@ export type QuizState = { info: QuizInfo,
  */
 answers: Array<AnswerRecord>, answered: number, closed: boolean, results: QuizResults | null, };
 
+export type EngagementParts = { attendance: number, camera: number, 
+/**
+ * Absent until a quiz was asked.
+ */
+quiz: number | null, chat: number, board: number, };
+
+export type StudentReport = { member: MemberId, name: string, 
+/**
+ * Connected intervals `[from, to]` in ms since the Unix epoch.
+ */
+intervals: Array<[number, number]>, first_join_ms: number | null, last_leave_ms: number | null, present_ms: number, 
+/**
+ * Connected with the tab in view.
+ */
+active_ms: number, hidden_ms: number, camera_ms: number, 
+/**
+ * Present mostly with the tab hidden.
+ */
+mostly_hidden: boolean, chat_messages: number, board_items: number, quizzes_answered: number, quizzes_right: number, score: number, parts: EngagementParts, };
+
+export type ClassReport = { class_id: string, generated_at_ms: number, started_at_ms: number | null, students: Array<StudentReport>, 
+/**
+ * Every quiz with every answer (anonymous ones without names).
+ */
+quizzes: Array<QuizState>, };
+
 export type MemberInfo = { id: MemberId, name: string, role: Role, 
 /**
  * Whether the member has a live connection now. A member whose link drops stays in
