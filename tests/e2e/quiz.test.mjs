@@ -2,6 +2,8 @@
 // view, two students answer from theirs, the teacher's bar chart counts them live, a
 // second answer changes nothing, students see neither the right answer nor each other's
 // answers before the reveal, and after it each sees the results and its own verdict.
+// Then engagement: a student who hides its tab and turns its camera off falls below the
+// others on the teacher's heatmap, and the report shows the hidden time.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -84,4 +86,36 @@ test('a quiz asked from the class view is answered once per student and revealed
   assert.equal(late.type, 'error');
   assert.equal(late.code, 'invalid_command');
   await cid.context().close();
+});
+
+test('a student with its tab hidden and camera off falls below the others on the heatmap', async () => {
+  const [t, a, b] = [pages.teacher, pages.ana, pages.ben];
+  const ids = { ana: await a.evaluate(() => window.aula.state().me.id), ben: await b.evaluate(() => window.aula.state().me.id) };
+  assert.equal(await b.locator('[data-testid=tracking-notice]').isVisible(), true, 'students are told tracking is on');
+  await b.locator('[data-testid=ctl-cam]').click();
+  await b.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { get: () => 'hidden', configurable: true });
+    Object.defineProperty(document, 'hidden', { get: () => true, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await eventually(async () => {
+    const m = (await snapshot(t)).members.find((x) => x.id === ids.ben);
+    return m && m.tab_visible === false;
+  }, { what: "Ben's hidden tab at the teacher" });
+  await a.locator('[data-testid=chat-input]').fill('Can we do another one?');
+  await a.locator('[data-testid=chat-send]').click();
+  await new Promise((r) => setTimeout(r, 1500));
+  const report = await t.evaluate(() => window.aula.refreshEngagement());
+  const row = (id) => report.students.find((s) => s.member === id);
+  assert.ok(row(ids.ana).score > row(ids.ben).score, `Ana ${row(ids.ana).score} > Ben ${row(ids.ben).score}`);
+  assert.ok(row(ids.ben).hidden_ms >= 1000, `Ben's hidden time ${row(ids.ben).hidden_ms} ms`);
+  assert.ok(row(ids.ben).camera_ms < row(ids.ana).camera_ms);
+  // The heatmap shows both, sorted lowest first, with the scores of the report.
+  await t.locator('[data-testid=heatmap] summary').click();
+  await eventually(async () => (await t.locator(`[data-testid=heat-${ids.ben}]`).count()) === 1, { what: 'heatmap cells' });
+  const cells = await t.locator('[data-testid=heatmap-grid] .heat-cell').evaluateAll((els) => els.map((e) => Number(e.dataset.score)));
+  assert.deepEqual(cells, [...cells].sort((x, y) => x - y), 'lowest first');
+  await t.locator(`[data-testid=heat-${ids.ben}]`).click();
+  assert.match(await t.locator('[data-testid=heatmap-detail]').textContent(), /hidden/);
+  await t.screenshot({ path: path.join(outDir, 'heatmap.png') });
 });

@@ -37,6 +37,7 @@ import { closeMemberMenu, openMemberMenu, PeoplePanel, type TeacherActions } fro
 import { toast } from "./ui/toasts";
 import { TalkPanel, showReaction } from "./ui/talk";
 import { QuizPanel } from "./ui/quiz";
+import { Heatmap } from "./ui/heatmap";
 import { Whiteboard } from "./board/whiteboard";
 import type { Reaction } from "./generated/protocol";
 
@@ -73,6 +74,7 @@ export class Call {
   readonly whiteboard: Whiteboard;
   private readonly talk: TalkPanel;
   private readonly quiz: QuizPanel;
+  heatmap: Heatmap | null = null;
   private readonly reactionsLayer: HTMLElement;
   readonly reactionLog: Array<{ member: MemberId; reaction: Reaction }> = [];
   private presenceSent = "";
@@ -81,7 +83,7 @@ export class Call {
   private quietPolls = 0;
 
   constructor(
-    token: string,
+    private readonly token: string,
     private readonly local: LocalMedia,
     private readonly meter: LevelMeter,
     private readonly onEnd: (end: CallEnd) => void,
@@ -246,6 +248,7 @@ export class Call {
       case "joined":
         this.showOverlay(null);
         this.banner.hide();
+        this.startHeatmap();
         this.presenceSent = "";
         this.reportPresence();
         break;
@@ -436,6 +439,20 @@ export class Call {
     this.reportPresence();
   }
 
+  /** Teachers get the engagement heatmap, fed by the class report every few seconds. */
+  private startHeatmap(): void {
+    const room = this.session.room;
+    if (this.heatmap || this.session.self?.role !== "teacher" || !room) return;
+    const url = `/api/classes/${encodeURIComponent(room.class_id)}/report`;
+    this.heatmap = new Heatmap(async () => {
+      const r = await fetch(url, { headers: { authorization: `Bearer ${this.token}` } });
+      if (!r.ok) throw new Error(`report: HTTP ${r.status}`);
+      return r.json();
+    });
+    this.talk.el.prepend(this.heatmap.el);
+    this.heatmap.start();
+  }
+
   /** Tells the room whether this tab is in view and whether we are speaking. */
   private reportPresence(): void {
     if (this.session.phase !== "joined") return;
@@ -562,6 +579,7 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     if (this.speakerTimer) clearInterval(this.speakerTimer);
+    this.heatmap?.stop();
     if (this.mediaRetryTimer) clearTimeout(this.mediaRetryTimer);
     for (const f of this.off.splice(0)) f();
     this.link?.close();

@@ -37,6 +37,8 @@
 //   aula.exportBoard(kind: "png" | "pdf"): Promise<string | null>
 //       Presses the PNG (current page) or PDF (all pages) export; the file as base64.
 //   aula.reactions(): Array<{ member, reaction }>  — reactions shown, oldest first.
+//   aula.engagement(): ClassReport | null — the heatmap's last report (teachers).
+//   aula.refreshEngagement(): Promise<ClassReport | null> — fetches it now.
 //   aula.receivedTracks(): ReceivedTrack[]
 //       Every live track received from the SFU: { trackId (the room's `<member>.<mid>`),
 //       kind, track (the MediaStreamTrack, for in-page checks such as reading the teacher
@@ -45,6 +47,7 @@
 import type { App, AppPhase } from "./app";
 import type {
   BoardSnapshot,
+  ClassReport,
   MemberId,
   MemberInfo,
   PageId,
@@ -82,6 +85,8 @@ export interface AulaHooks {
   boardPending(): number;
   exportBoard(kind: "png" | "pdf"): Promise<string | null>;
   reactions(): Array<{ member: MemberId; reaction: Reaction }>;
+  engagement(): ClassReport | null;
+  refreshEngagement(): Promise<ClassReport | null>;
 }
 
 export interface ReceivedTrack {
@@ -147,6 +152,13 @@ export function installHooks(app: App): AulaHooks {
       return btoa(bin);
     },
     reactions: () => [...(app.call?.reactionLog ?? [])],
+    engagement: () => app.call?.heatmap?.last ?? null,
+    refreshEngagement: async () => {
+      const hm = app.call?.heatmap;
+      if (!hm) return null;
+      await hm.refresh();
+      return hm.last;
+    },
     receivedTracks: () => {
       const link = app.call?.link;
       if (!link || link.isClosed) return [];

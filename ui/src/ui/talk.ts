@@ -22,6 +22,7 @@ export class TalkPanel {
   private readonly chatToggle: HTMLElement;
   private readonly handBtn: HTMLButtonElement;
   private readonly notice: HTMLElement;
+  private readonly tracking: HTMLElement;
   private key = "";
 
   constructor(private readonly run: (cmd: RoomCommand) => void) {
@@ -37,6 +38,11 @@ export class TalkPanel {
     });
     this.chatToggle = h("span");
     this.notice = h("p", { class: "talk-notice", "data-testid": "chat-off", hidden: true }, "The teacher has turned chat off.");
+    this.tracking = h(
+      "p",
+      { class: "talk-notice", "data-testid": "tracking-notice", hidden: true },
+      "Your teacher sees your attendance, including whether this tab is in view, and an engagement score.",
+    );
     this.handBtn = h("button", { type: "button", class: "btn", "data-testid": "raise-hand" }, "Raise hand") as HTMLButtonElement;
     this.el = h(
       "aside",
@@ -44,6 +50,7 @@ export class TalkPanel {
       h("div", { class: "talk-bar" }, this.handBtn, ...REACTIONS.map(([r, emoji, label]) =>
         h("button", { type: "button", class: "talk-react", title: label, "aria-label": label, "data-testid": `react-${r}`, onclick: () => this.run({ kind: "react", reaction: r }) }, emoji),
       )),
+      this.tracking,
       this.hands,
       h("h2", { class: "talk-title" }, "Chat", this.chatToggle),
       this.list,
@@ -90,6 +97,7 @@ export class TalkPanel {
             room.settings.chat_enabled ? "Turn chat off" : "Turn chat on")
         : "",
     );
+    this.tracking.hidden = teacher || !me;
     const off = !teacher && !room.settings.chat_enabled;
     this.notice.hidden = !off;
     this.input.disabled = off;
