@@ -6,7 +6,8 @@
 // others on the teacher's heatmap, and the report shows the hidden time.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
@@ -119,3 +120,59 @@ test('a student with its tab hidden and camera off falls below the others on the
   assert.match(await t.locator('[data-testid=heatmap-detail]').textContent(), /hidden/);
   await t.screenshot({ path: path.join(outDir, 'heatmap.png') });
 });
+
+test('the class report exports to CSV and PDF with the right students, times and answers', async () => {
+  const teacherToken = new URL(server.ready.teacher_link).searchParams.get('token');
+  const url = `${server.base}/api/classes/${server.ready.class_id}/report`;
+  const get = (format) => fetch(`${url}?format=${format}`, { headers: { authorization: `Bearer ${teacherToken}` } });
+  const ids = { ana: await pages.ana.evaluate(() => window.aula.state().me.id), ben: await pages.ben.evaluate(() => window.aula.state().me.id) };
+
+  // CSV: parsed, one row per student, the answers under the quiz's column.
+  const csvRes = await get('csv');
+  assert.equal(csvRes.status, 200);
+  const rows = parseCsv(await csvRes.text());
+  const header = rows[0];
+  const col = (name) => header.indexOf(name);
+  const answerCol = header.findIndex((h) => h.startsWith('quiz 1: 2 + 2 = ?'));
+  assert.ok(answerCol > 0, `a column for the quiz: ${header}`);
+  const row = (id) => rows.find((r) => r[col('member')] === id);
+  assert.equal(row(ids.ana)[col('name')], 'Ana');
+  assert.equal(row(ids.ana)[answerCol], '4');
+  assert.equal(row(ids.ben)[answerCol], '5');
+  assert.equal(row(ids.ana)[col('quizzes_right')], '1');
+  assert.ok(Number(row(ids.ben)[col('hidden_s')]) >= 1, 'hidden time in seconds');
+  assert.ok(Number(row(ids.ana)[col('present_s')]) > Number(row(ids.ben)[col('hidden_s')]));
+  assert.ok(Number(row(ids.ana)[col('score')]) > Number(row(ids.ben)[col('score')]));
+
+  // PDF: read back with pdftotext.
+  const pdfRes = await get('pdf');
+  assert.equal(pdfRes.headers.get('content-type'), 'application/pdf');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, 'report.pdf');
+  writeFileSync(file, Buffer.from(await pdfRes.arrayBuffer()));
+  const text = execFileSync('pdftotext', ['-layout', file, '-']).toString();
+  assert.match(text, /attendance and engagement/);
+  assert.match(text, /Ana/);
+  assert.match(text, /Ben/);
+  assert.match(text, /Quiz 1: 2 \+ 2 = \? \(single choice, 2 answered\)/);
+  assert.match(text, /2\. 4 \(right\)/);
+  const anaLine = text.split('\n').find((l) => /^\s*Ana\b/.test(l));
+  assert.ok(anaLine && anaLine.includes(row(ids.ana)[col('score')]), `Ana's row holds her score: ${anaLine}`);
+});
+
+/** RFC 4180 CSV: quoted fields, doubled quotes, commas and newlines inside quotes. */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; } else if (c !== '\r') field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}

@@ -322,7 +322,7 @@ impl Room {
             .into_iter()
             .map(|a| (a.member.clone(), a))
             .collect();
-        let students = self
+        let mut students: Vec<aula_proto::StudentReport> = self
             .engagement(now_ms)
             .into_iter()
             .filter_map(|(id, s, score)| {
@@ -355,6 +355,7 @@ impl Room {
                 })
             })
             .collect();
+        students.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.member.cmp(&b.member)));
         aula_proto::ClassReport {
             class_id: self.class_id.clone(),
             generated_at_ms: now_ms,

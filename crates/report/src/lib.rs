@@ -1,0 +1,431 @@
+//! Attendance and engagement reports of a class, rendered from a [`ClassReport`]: CSV
+//! for spreadsheets and a PDF with a table and charts for printing. Pure: bytes in memory.
+
+use std::fmt::Write;
+
+use aula_proto::{ClassReport, QuestionKind};
+
+/// A CSV field, quoted when it needs to be. A leading `=`, `+`, `-` or `@` is prefixed
+/// with `'` so a spreadsheet never runs a student's name or answer as a formula.
+fn field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.0}", ms as f64 / 1000.0)
+}
+
+/// One row per student: attendance, engagement, then each quiz's answer and seconds.
+pub fn csv(r: &ClassReport) -> String {
+    let mut out = String::from(
+        "member,name,first_join_ms,last_leave_ms,intervals,present_s,active_s,hidden_s,camera_s,mostly_hidden,chat_messages,board_items,quizzes_answered,quizzes_right,score",
+    );
+    for (i, q) in r.quizzes.iter().enumerate() {
+        let _ = write!(
+            out,
+            ",{},{}",
+            field(&format!("quiz {}: {}", i + 1, q.info.question.prompt)),
+            field(&format!("quiz {} seconds", i + 1))
+        );
+    }
+    out.push('\n');
+    for s in &r.students {
+        let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            field(&s.member.0),
+            field(&s.name),
+            opt(s.first_join_ms),
+            opt(s.last_leave_ms),
+            s.intervals.len(),
+            seconds(s.present_ms),
+            seconds(s.active_ms),
+            seconds(s.hidden_ms),
+            seconds(s.camera_ms),
+            s.mostly_hidden,
+            s.chat_messages,
+            s.board_items,
+            s.quizzes_answered,
+            s.quizzes_right,
+            s.score
+        );
+        for q in &r.quizzes {
+            match q
+                .answers
+                .iter()
+                .find(|a| a.member.as_ref() == Some(&s.member))
+            {
+                Some(a) => {
+                    let answer = if q.info.question.kind == QuestionKind::ShortAnswer {
+                        a.answer.text.clone().unwrap_or_default()
+                    } else {
+                        a.answer
+                            .choices
+                            .iter()
+                            .filter_map(|&c| q.info.question.options.get(c as usize))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    };
+                    let _ = write!(
+                        out,
+                        ",{},{:.1}",
+                        field(&answer),
+                        a.response_ms as f64 / 1000.0
+                    );
+                }
+                None => out.push_str(",,"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+// ---- PDF ----
+
+/// A4 landscape, in points.
+const PAGE_W: f64 = 842.0;
+const PAGE_H: f64 = 595.0;
+const MARGIN: f64 = 40.0;
+const ROW: f64 = 16.0;
+
+/// Text for a PDF string in WinAnsi (Latin-1 here): other characters become `?`, and
+/// the string's delimiters are escaped.
+fn pdf_text(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let b = match c as u32 {
+            0x20..=0x7E | 0xA0..=0xFF => c as u32 as u8,
+            _ => b'?',
+        };
+        if matches!(b, b'(' | b')' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Year-month-day hour:minute (UTC) of ms since the Unix epoch.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
+}
+
+/// One page's drawing operators.
+#[derive(Default)]
+struct Page {
+    ops: Vec<u8>,
+}
+
+impl Page {
+    fn text(&mut self, x: f64, y: f64, size: f64, bold: bool, s: &str) {
+        let font = if bold { "F2" } else { "F1" };
+        self.ops
+            .extend_from_slice(format!("BT /{font} {size} Tf {x:.1} {y:.1} Td (").as_bytes());
+        self.ops.extend_from_slice(&pdf_text(s));
+        self.ops.extend_from_slice(b") Tj ET\n");
+    }
+
+    fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, rgb: (f64, f64, f64)) {
+        self.ops.extend_from_slice(
+            format!(
+                "{:.3} {:.3} {:.3} rg {x:.1} {y:.1} {w:.1} {h:.1} re f 0 0 0 rg\n",
+                rgb.0, rgb.1, rgb.2
+            )
+            .as_bytes(),
+        );
+    }
+}
+
+/// Red (0) through yellow to green (100), as the heatmap colours scores.
+fn score_rgb(score: u8) -> (f64, f64, f64) {
+    let s = f64::from(score.min(100)) / 100.0;
+    if s < 0.5 {
+        (0.8, 0.2 + 1.2 * s, 0.15)
+    } else {
+        (1.6 * (1.0 - s), 0.75, 0.2)
+    }
+}
+
+fn min(ms: u64) -> String {
+    format!("{:.1}", ms as f64 / 60_000.0)
+}
+
+/// The report as a PDF: a heading, a table of every student with a bar for its score,
+/// then each quiz with its answer counts as bars.
+pub fn pdf(r: &ClassReport) -> Vec<u8> {
+    let mut pages = vec![Page::default()];
+    let mut y = PAGE_H - MARGIN;
+    let page = |pages: &mut Vec<Page>, y: &mut f64, need: f64| {
+        if *y - need < MARGIN {
+            pages.push(Page::default());
+            *y = PAGE_H - MARGIN;
+        }
+    };
+    let last = |pages: &mut Vec<Page>| pages.len() - 1;
+
+    let p = &mut pages[0];
+    p.text(
+        MARGIN,
+        y - 18.0,
+        18.0,
+        true,
+        "Aula - attendance and engagement",
+    );
+    y -= 36.0;
+    let started = r.started_at_ms.map(utc).unwrap_or_else(|| "-".into());
+    p.text(
+        MARGIN,
+        y,
+        10.0,
+        false,
+        &format!(
+            "Class {} - started {started} - report of {}",
+            r.class_id,
+            utc(r.generated_at_ms)
+        ),
+    );
+    y -= 28.0;
+    let cols = [
+        (MARGIN, "Student"),
+        (230.0, "Present"),
+        (290.0, "Active"),
+        (345.0, "Hidden"),
+        (400.0, "Camera"),
+        (455.0, "Quizzes"),
+        (515.0, "Chat"),
+        (555.0, "Board"),
+        (600.0, "Score"),
+    ];
+    let header = |p: &mut Page, y: f64| {
+        for (x, t) in cols {
+            p.text(x, y, 9.0, true, t);
+        }
+        p.text(650.0, y, 9.0, true, "(minutes; quizzes answered/right)");
+    };
+    header(&mut pages[0], y);
+    y -= ROW;
+    for s in &r.students {
+        page(&mut pages, &mut y, ROW);
+        let i = last(&mut pages);
+        if y == PAGE_H - MARGIN {
+            header(&mut pages[i], y);
+            y -= ROW;
+        }
+        let p = &mut pages[i];
+        let name = if s.mostly_hidden {
+            format!("{} (mostly away)", s.name)
+        } else {
+            s.name.clone()
+        };
+        let cells = [
+            name,
+            min(s.present_ms),
+            min(s.active_ms),
+            min(s.hidden_ms),
+            min(s.camera_ms),
+            format!("{}/{}", s.quizzes_answered, s.quizzes_right),
+            s.chat_messages.to_string(),
+            s.board_items.to_string(),
+            s.score.to_string(),
+        ];
+        for ((x, _), c) in cols.iter().zip(cells.iter()) {
+            p.text(*x, y, 9.0, false, c);
+        }
+        p.rect(
+            650.0,
+            y - 1.0,
+            1.5 * f64::from(s.score),
+            9.0,
+            score_rgb(s.score),
+        );
+        y -= ROW;
+    }
+    if r.students.is_empty() {
+        let i = last(&mut pages);
+        pages[i].text(MARGIN, y, 10.0, false, "No student has joined yet.");
+        y -= ROW;
+    }
+    for (n, q) in r.quizzes.iter().enumerate() {
+        let options = q.info.question.options.len().max(1) as f64;
+        page(&mut pages, &mut y, 30.0 + ROW * options);
+        let i = last(&mut pages);
+        let p = &mut pages[i];
+        y -= 12.0;
+        let kind = match q.info.question.kind {
+            QuestionKind::SingleChoice => "single choice",
+            QuestionKind::MultipleChoice => "multiple choice",
+            QuestionKind::TrueFalse => "true or false",
+            QuestionKind::ShortAnswer => "short answer",
+            QuestionKind::Poll => "poll",
+        };
+        p.text(
+            MARGIN,
+            y,
+            11.0,
+            true,
+            &format!(
+                "Quiz {}: {} ({kind}, {} answered)",
+                n + 1,
+                q.info.question.prompt,
+                q.answered
+            ),
+        );
+        y -= ROW;
+        let mut tally = vec![0u32; q.info.question.options.len()];
+        for a in &q.answers {
+            for &c in &a.answer.choices {
+                if let Some(t) = tally.get_mut(c as usize) {
+                    *t += 1;
+                }
+            }
+        }
+        let most = tally.iter().copied().max().unwrap_or(0).max(1);
+        for (k, opt) in q.info.question.options.iter().enumerate() {
+            let right = q.info.question.correct.contains(&(k as u8));
+            p.text(
+                MARGIN + 10.0,
+                y,
+                9.0,
+                right,
+                &format!("{}. {opt}{}", k + 1, if right { " (right)" } else { "" }),
+            );
+            let w = 300.0 * f64::from(tally[k]) / f64::from(most);
+            p.rect(330.0, y - 1.0, w.max(1.0), 9.0, (0.12, 0.53, 0.9));
+            p.text(340.0 + w, y, 9.0, false, &tally[k].to_string());
+            y -= ROW;
+        }
+        if q.info.question.kind == QuestionKind::ShortAnswer {
+            for a in q.answers.iter().take(30) {
+                let mark = match a.correct {
+                    Some(true) => "right",
+                    Some(false) => "wrong",
+                    None => "not marked",
+                };
+                p.text(
+                    MARGIN + 10.0,
+                    y,
+                    9.0,
+                    false,
+                    &format!("{} ({mark})", a.answer.text.as_deref().unwrap_or("")),
+                );
+                y -= ROW;
+            }
+        }
+    }
+    write_pdf(&pages)
+}
+
+fn write_pdf(pages: &[Page]) -> Vec<u8> {
+    let mut out: Vec<u8> = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets: Vec<usize> = vec![0];
+    let object = |out: &mut Vec<u8>, offsets: &mut Vec<usize>, body: &[u8]| {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", offsets.len() - 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    };
+    // 1 catalog, 2 page tree, 3-4 fonts, then a page and its content per page.
+    let kids: Vec<String> = (0..pages.len())
+        .map(|i| format!("{} 0 R", 5 + 2 * i))
+        .collect();
+    object(&mut out, &mut offsets, b"<< /Type /Catalog /Pages 2 0 R >>");
+    object(
+        &mut out,
+        &mut offsets,
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {} >>",
+            kids.join(" "),
+            pages.len()
+        )
+        .as_bytes(),
+    );
+    object(
+        &mut out,
+        &mut offsets,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    );
+    object(
+        &mut out,
+        &mut offsets,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
+    );
+    for (i, p) in pages.iter().enumerate() {
+        object(
+            &mut out,
+            &mut offsets,
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
+                6 + 2 * i
+            )
+            .as_bytes(),
+        );
+        let mut body = format!("<< /Length {} >>\nstream\n", p.ops.len()).into_bytes();
+        body.extend_from_slice(&p.ops);
+        body.extend_from_slice(b"endstream");
+        object(&mut out, &mut offsets, &body);
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len()).as_bytes());
+    for off in &offsets[1..] {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            offsets.len()
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_and_formulas_defused() {
+        assert_eq!(field("Ana"), "Ana");
+        assert_eq!(field("Smith, Jo"), "\"Smith, Jo\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=SUM(A1)"), "'=SUM(A1)");
+    }
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_795_688_160_568), "2026-11-26 10:16 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn pdf_text_escapes_and_replaces() {
+        assert_eq!(pdf_text("a(b)\\c"), b"a\\(b\\)\\\\c".to_vec());
+        assert_eq!(pdf_text("Zoë 李"), vec![b'Z', b'o', 0xEB, b' ', b'?']);
+    }
+}
