@@ -54,6 +54,7 @@ pub fn typescript_bindings() -> String {
         AnswerRecord::decl(&cfg),
         QuizState::decl(&cfg),
         EngagementParts::decl(&cfg),
+        Attendance::decl(&cfg),
         StudentReport::decl(&cfg),
         ClassReport::decl(&cfg),
         MemberInfo::decl(&cfg),

@@ -115,12 +115,12 @@ pub struct EngagementParts {
     pub board: f64,
 }
 
-/// One student's attendance and engagement in a class session so far.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
-pub struct StudentReport {
+/// One member's attendance in a class session so far.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct Attendance {
     pub member: MemberId,
     pub name: String,
-    /// Connected intervals `[from, to]` in ms since the Unix epoch.
+    /// Connected intervals `[from, to]` in ms since the Unix epoch; the open one ends now.
     pub intervals: Vec<(u64, u64)>,
     pub first_join_ms: Option<u64>,
     pub last_leave_ms: Option<u64>,
@@ -131,6 +131,13 @@ pub struct StudentReport {
     pub camera_ms: u64,
     /// Present mostly with the tab hidden.
     pub mostly_hidden: bool,
+}
+
+/// One student's attendance and engagement in a class session so far.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+pub struct StudentReport {
+    #[serde(flatten)]
+    pub attendance: Attendance,
     pub chat_messages: u32,
     pub board_items: u32,
     pub quizzes_answered: u32,

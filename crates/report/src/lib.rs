@@ -43,16 +43,16 @@ pub fn csv(r: &ClassReport) -> String {
         let _ = write!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            field(&s.member.0),
-            field(&s.name),
-            opt(s.first_join_ms),
-            opt(s.last_leave_ms),
-            s.intervals.len(),
-            seconds(s.present_ms),
-            seconds(s.active_ms),
-            seconds(s.hidden_ms),
-            seconds(s.camera_ms),
-            s.mostly_hidden,
+            field(&s.attendance.member.0),
+            field(&s.attendance.name),
+            opt(s.attendance.first_join_ms),
+            opt(s.attendance.last_leave_ms),
+            s.attendance.intervals.len(),
+            seconds(s.attendance.present_ms),
+            seconds(s.attendance.active_ms),
+            seconds(s.attendance.hidden_ms),
+            seconds(s.attendance.camera_ms),
+            s.attendance.mostly_hidden,
             s.chat_messages,
             s.board_items,
             s.quizzes_answered,
@@ -63,7 +63,7 @@ pub fn csv(r: &ClassReport) -> String {
             match q
                 .answers
                 .iter()
-                .find(|a| a.member.as_ref() == Some(&s.member))
+                .find(|a| a.member.as_ref() == Some(&s.attendance.member))
             {
                 Some(a) => {
                     let answer = if q.info.question.kind == QuestionKind::ShortAnswer {
@@ -237,17 +237,17 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
             y -= ROW;
         }
         let p = &mut pages[i];
-        let name = if s.mostly_hidden {
-            format!("{} (mostly away)", s.name)
+        let name = if s.attendance.mostly_hidden {
+            format!("{} (mostly away)", s.attendance.name)
         } else {
-            s.name.clone()
+            s.attendance.name.clone()
         };
         let cells = [
             name,
-            min(s.present_ms),
-            min(s.active_ms),
-            min(s.hidden_ms),
-            min(s.camera_ms),
+            min(s.attendance.present_ms),
+            min(s.attendance.active_ms),
+            min(s.attendance.hidden_ms),
+            min(s.attendance.camera_ms),
             format!("{}/{}", s.quizzes_answered, s.quizzes_right),
             s.chat_messages.to_string(),
             s.board_items.to_string(),

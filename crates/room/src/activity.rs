@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+pub use aula_proto::Attendance;
 use aula_proto::{MemberId, Role, RoomEvent, TrackId, TrackKind};
 
 /// A member is flagged when its tab was hidden for more than this share of its time.
@@ -21,24 +22,6 @@ pub struct MemberActivity {
     camera_ms: u64,
     pub chat_messages: u32,
     pub board_items: u32,
-}
-
-/// One member's attendance at a moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attendance {
-    pub member: MemberId,
-    pub name: String,
-    /// Every connected interval, the open one cut at `now`.
-    pub intervals: Vec<(u64, u64)>,
-    pub first_join_ms: Option<u64>,
-    pub last_leave_ms: Option<u64>,
-    pub present_ms: u64,
-    /// Connected with the tab in view.
-    pub active_ms: u64,
-    pub hidden_ms: u64,
-    pub camera_ms: u64,
-    /// Present mostly with the tab hidden.
-    pub mostly_hidden: bool,
 }
 
 #[derive(Debug, Clone, Default)]

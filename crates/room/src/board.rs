@@ -169,13 +169,7 @@ impl Board {
         command: RoomCommand,
     ) -> Result<Vec<RoomEvent>, RoomError> {
         let teacher = role == Role::Teacher;
-        let need_teacher = || {
-            if teacher {
-                Ok(())
-            } else {
-                Err(RoomError::Forbidden(crate::role_name(role)))
-            }
-        };
+        let need_teacher = || crate::teachers_only(role);
         let need_draw = || {
             if self.may_draw(actor, role) {
                 Ok(())

@@ -330,16 +330,7 @@ impl Room {
                 let m = self.activity.member(&id)?;
                 let p = engagement::parts(&s);
                 Some(aula_proto::StudentReport {
-                    member: id,
-                    name: a.name.clone(),
-                    intervals: a.intervals.clone(),
-                    first_join_ms: a.first_join_ms,
-                    last_leave_ms: a.last_leave_ms,
-                    present_ms: a.present_ms,
-                    active_ms: a.active_ms,
-                    hidden_ms: a.hidden_ms,
-                    camera_ms: a.camera_ms,
-                    mostly_hidden: a.mostly_hidden,
+                    attendance: a.clone(),
                     chat_messages: m.chat_messages,
                     board_items: m.board_items,
                     quizzes_answered: s.quizzes_answered,
@@ -355,7 +346,10 @@ impl Room {
                 })
             })
             .collect();
-        students.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.member.cmp(&b.member)));
+        students.sort_by(|a, b| {
+            let (a, b) = (&a.attendance, &b.attendance);
+            a.name.cmp(&b.name).then_with(|| a.member.cmp(&b.member))
+        });
         aula_proto::ClassReport {
             class_id: self.class_id.clone(),
             generated_at_ms: now_ms,
@@ -609,13 +603,7 @@ impl Room {
     ) -> Result<Vec<RoomEvent>, RoomError> {
         let me = self.members.get(actor).ok_or(RoomError::UnknownMember)?;
         let teacher = me.info.role == Role::Teacher;
-        let need_teacher = || {
-            if teacher {
-                Ok(())
-            } else {
-                Err(RoomError::Forbidden(role_name(me.info.role)))
-            }
-        };
+        let need_teacher = || crate::teachers_only(me.info.role);
         let by = actor.clone();
         match command {
             RoomCommand::SetTrackEnabled { track, enabled } => {
@@ -961,6 +949,15 @@ impl Room {
 /// The id of a member's track, shared by the room, the SFU (as the msid) and clients.
 pub fn track_id(owner: &MemberId, mid: &str) -> TrackId {
     TrackId(format!("{}.{}", owner.0, mid))
+}
+
+/// Refuses anyone but a teacher, naming the role in the error.
+pub(crate) fn teachers_only(role: Role) -> Result<(), RoomError> {
+    if role == Role::Teacher {
+        Ok(())
+    } else {
+        Err(RoomError::Forbidden(role_name(role)))
+    }
 }
 
 pub(crate) fn role_name(role: Role) -> &'static str {

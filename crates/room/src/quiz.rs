@@ -154,14 +154,7 @@ impl Quizzes {
         role: Role,
         command: RoomCommand,
     ) -> Result<Vec<RoomEvent>, RoomError> {
-        let teacher = role == Role::Teacher;
-        let need_teacher = || {
-            if teacher {
-                Ok(())
-            } else {
-                Err(RoomError::Forbidden(crate::role_name(role)))
-            }
-        };
+        let need_teacher = || crate::teachers_only(role);
         match command {
             RoomCommand::StartQuiz {
                 quiz,

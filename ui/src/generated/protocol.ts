@@ -157,9 +157,9 @@ export type EngagementParts = { attendance: number, camera: number,
  */
 quiz: number | null, chat: number, board: number, };
 
-export type StudentReport = { member: MemberId, name: string, 
+export type Attendance = { member: MemberId, name: string, 
 /**
- * Connected intervals `[from, to]` in ms since the Unix epoch.
+ * Connected intervals `[from, to]` in ms since the Unix epoch; the open one ends now.
  */
 intervals: Array<[number, number]>, first_join_ms: number | null, last_leave_ms: number | null, present_ms: number, 
 /**
@@ -169,7 +169,21 @@ active_ms: number, hidden_ms: number, camera_ms: number,
 /**
  * Present mostly with the tab hidden.
  */
-mostly_hidden: boolean, chat_messages: number, board_items: number, quizzes_answered: number, quizzes_right: number, score: number, parts: EngagementParts, };
+mostly_hidden: boolean, };
+
+export type StudentReport = { chat_messages: number, board_items: number, quizzes_answered: number, quizzes_right: number, score: number, parts: EngagementParts, member: MemberId, name: string, 
+/**
+ * Connected intervals `[from, to]` in ms since the Unix epoch; the open one ends now.
+ */
+intervals: Array<[number, number]>, first_join_ms: number | null, last_leave_ms: number | null, present_ms: number, 
+/**
+ * Connected with the tab in view.
+ */
+active_ms: number, hidden_ms: number, camera_ms: number, 
+/**
+ * Present mostly with the tab hidden.
+ */
+mostly_hidden: boolean, };
 
 export type ClassReport = { class_id: string, generated_at_ms: number, started_at_ms: number | null, students: Array<StudentReport>, 
 /**
