@@ -339,3 +339,64 @@ pub fn class_history(state: State<'_, AppState>, class_id: String) -> Result<Cla
         pending_commands: cache.pending_commands(&class_id)?.len(),
     })
 }
+
+/// The question bank, newest first. Works offline: it lives in the local cache.
+#[tauri::command]
+pub fn list_questions(state: State<'_, AppState>) -> Result<Vec<aula_client::BankQuestion>> {
+    Ok(state.cache().questions()?)
+}
+
+/// Saves a question to the bank (a new one gets an id and a date).
+#[tauri::command]
+pub fn save_question(
+    state: State<'_, AppState>,
+    mut question: aula_client::BankQuestion,
+) -> Result<aula_client::BankQuestion> {
+    if question.question.prompt.trim().is_empty() || question.question.prompt.chars().count() > 1000
+    {
+        return Err(invalid("the question is 1 to 1000 characters"));
+    }
+    if question.id.is_empty() {
+        question.id = format!("bank-{:x}-{:04x}", now_ms(), rand_suffix());
+        question.created_at_ms = now_ms();
+    }
+    state.cache().save_question(&question)?;
+    Ok(question)
+}
+
+#[tauri::command]
+pub fn delete_question(state: State<'_, AppState>, id: String) -> Result<()> {
+    Ok(state.cache().delete_question(&id)?)
+}
+
+/// Asks a banked question in the live class: a `start_quiz` through the outbox.
+#[tauri::command]
+pub async fn ask_question(state: State<'_, AppState>, id: String) -> Result<CommandSent> {
+    let q = state
+        .cache()
+        .question(&id)?
+        .ok_or_else(|| invalid("that question is not in the bank"))?;
+    let sent = with_live(&state, async |live| {
+        let (cid, queued) = live
+            .session
+            .command(RoomCommand::StartQuiz {
+                quiz: aula_proto::QuizId(format!("{}-{:x}", q.id, now_ms())),
+                question: q.question.clone(),
+                time_limit_ms: q.time_limit_ms,
+                anonymous: q.anonymous,
+            })
+            .await?;
+        Ok(CommandSent { id: cid.0, queued })
+    })
+    .await?;
+    state.cache().question_used(&id)?;
+    Ok(sent)
+}
+
+/// A few random bits for ids made here, from the clock's nanoseconds.
+fn rand_suffix() -> u16 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u16)
+        .unwrap_or(0)
+}

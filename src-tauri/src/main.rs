@@ -51,6 +51,10 @@ fn main() -> anyhow::Result<()> {
             commands::room_command,
             commands::end_class,
             commands::class_history,
+            commands::list_questions,
+            commands::save_question,
+            commands::delete_question,
+            commands::ask_question,
         ])
         .run(tauri::generate_context!())
         .context("running the Aula window")

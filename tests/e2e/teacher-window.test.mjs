@@ -4,6 +4,7 @@
 // - a Chromium student joins and the teacher's grid shows the student's tile playing;
 // - a stroke drawn and a chat line sent in the window reach the student, and the
 //   student's raised hand reaches the window's queue;
+// - a question saved to the app's question bank and asked from it reaches the student;
 // - a screenshot of the live screen is taken with `import -window root`;
 // - the teacher ends the class;
 // - with the server stopped, the app starts again, lists the class from its local cache
@@ -113,6 +114,26 @@ test('the teacher window goes live, shows a student playing, and ends the class'
       return items(st.snapshot.board) === items(drawn) && st.snapshot.hands.includes(studentId);
     }, { what: "the window's board to equal the student's and Ana's hand in its queue" });
     await eventually(() => s.exec(`return !!document.querySelector('[data-testid="hand-${studentId}"]');`), { what: 'the hand shown in the window' });
+
+    // A question saved to the bank (the app's local cache) and asked from it reaches the
+    // student.
+    await s.click(await s.find('[data-testid=quiz-new]'));
+    await s.type(await s.find('[data-testid=quiz-prompt]'), 'Is the sun a star?');
+    await s.exec(`
+      const k = document.querySelector('[data-testid=quiz-kind]');
+      k.value = 'true_false';
+      k.dispatchEvent(new Event('change', { bubbles: true }));`);
+    await s.type(await s.find('[data-testid=quiz-right]'), '1');
+    // The side panel scrolls; WebKitWebDriver does not scroll inner panels into view, so
+    // these buttons are pressed from the page.
+    const press = (css) => s.exec('const el = document.querySelector(arguments[0]); if (el) el.click(); return !!el;', [css]);
+    assert.ok(await press('[data-testid=quiz-save]'));
+    await press('[data-testid=quiz-bank] summary');
+    await eventually(() => press('[data-testid^=bank-ask-]'), { what: 'the saved question in the bank, asked' });
+    const asked = await eventually(async () => (await student.evaluate(() => window.aula.state().snapshot.quizzes))[0], { what: 'the banked question at the student' });
+    assert.equal(asked.info.question.prompt, 'Is the sun a star?');
+    assert.deepEqual(asked.info.question.options, ['True', 'False']);
+    assert.deepEqual(asked.info.question.correct, [], 'the student does not get the answer');
 
     const shot = path.join(outDir, 'teacher-live.png');
     execFileSync('import', ['-display', xvfb.display, '-window', 'root', shot]);

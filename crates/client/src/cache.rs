@@ -58,6 +58,13 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         queued_at_ms INTEGER NOT NULL
      );",
+    // 3: the question bank, reusable across classes.
+    "CREATE TABLE questions (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        used_count INTEGER NOT NULL DEFAULT 0
+     );",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +94,20 @@ impl CacheError {
 
 fn is_disk_full(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+}
+
+/// A question kept in the teacher's bank, to ask in any class.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct BankQuestion {
+    pub id: String,
+    #[ts(type = "import(\"./protocol\").Question")]
+    pub question: aula_proto::Question,
+    pub time_limit_ms: Option<u32>,
+    pub anonymous: bool,
+    pub created_at_ms: u64,
+    /// How many times it was asked.
+    #[serde(default)]
+    pub used_count: u32,
 }
 
 /// A class as the teacher app remembers it.
@@ -437,6 +458,51 @@ impl Cache {
     pub fn command_done(&self, id: &CommandId) -> Result<(), CacheError> {
         self.conn
             .execute("DELETE FROM outbox WHERE command_id = ?1", [&id.0])?;
+        Ok(())
+    }
+
+    /// Saves (or replaces) a question in the bank.
+    pub fn save_question(&self, q: &BankQuestion) -> Result<(), CacheError> {
+        let body = serde_json::to_string(q)?;
+        self.conn.execute(
+            "INSERT INTO questions (id, body, created_at_ms, used_count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+            params![q.id, body, q.created_at_ms as i64, q.used_count],
+        )?;
+        Ok(())
+    }
+
+    /// The bank, newest first.
+    pub fn questions(&self) -> Result<Vec<BankQuestion>, CacheError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body, used_count FROM questions ORDER BY created_at_ms DESC, id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, used) = row?;
+            let mut q: BankQuestion = serde_json::from_str(&body)?;
+            q.used_count = used;
+            out.push(q);
+        }
+        Ok(out)
+    }
+
+    pub fn question(&self, id: &str) -> Result<Option<BankQuestion>, CacheError> {
+        Ok(self.questions()?.into_iter().find(|q| q.id == id))
+    }
+
+    pub fn delete_question(&self, id: &str) -> Result<(), CacheError> {
+        self.conn
+            .execute("DELETE FROM questions WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn question_used(&self, id: &str) -> Result<(), CacheError> {
+        self.conn.execute(
+            "UPDATE questions SET used_count = used_count + 1 WHERE id = ?1",
+            [id],
+        )?;
         Ok(())
     }
 

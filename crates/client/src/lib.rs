@@ -2,7 +2,7 @@
 //! the end-to-end tests run headless.
 //!
 //! - [`cache`]: the offline-first SQLite cache (classes, sessions, roster, event log,
-//!   settings, the outbox of commands made while offline).
+//!   settings, the outbox of commands made while offline, the question bank).
 //! - [`rest`]: the server's REST API.
 //! - [`session`]: a live class: signaling with reconnect and resume, the room replica,
 //!   and the WebRTC peer connection that publishes the teacher's media and receives the
@@ -17,7 +17,7 @@ pub mod rest;
 mod rtc;
 pub mod session;
 
-pub use cache::{Cache, CacheError, CachedClass};
+pub use cache::{BankQuestion, Cache, CacheError, CachedClass};
 pub use error::ClientError;
 pub use publish::{Publisher, Sources};
 pub use remote::{RemoteTrackStats, RemoteTracks};
@@ -35,6 +35,7 @@ pub fn typescript_bindings() -> String {
         cache::CachedClass::decl(&cfg),
         cache::SessionRecord::decl(&cfg),
         cache::RosterEntry::decl(&cfg),
+        cache::BankQuestion::decl(&cfg),
         session::LinkPhase::decl(&cfg),
         session::LinkReason::decl(&cfg),
         session::LinkState::decl(&cfg),

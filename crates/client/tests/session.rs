@@ -243,3 +243,45 @@ fn cache_from_a_newer_release_is_refused_not_damaged() {
         .unwrap();
     assert_eq!(v, 99);
 }
+
+#[test]
+fn the_question_bank_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bank.db");
+    let q = |id: &str, at: u64| aula_client::BankQuestion {
+        id: id.into(),
+        question: aula_proto::Question {
+            prompt: format!("Question {id}"),
+            kind: aula_proto::QuestionKind::TrueFalse,
+            options: vec!["True".into(), "False".into()],
+            correct: vec![0],
+        },
+        time_limit_ms: Some(30_000),
+        anonymous: false,
+        created_at_ms: at,
+        used_count: 0,
+    };
+    {
+        let cache = Cache::open(&path).unwrap();
+        cache.save_question(&q("a", 1)).unwrap();
+        cache.save_question(&q("b", 2)).unwrap();
+        cache.question_used("a").unwrap();
+        cache.question_used("a").unwrap();
+        // Saving again edits the question and keeps its count.
+        let mut edited = q("a", 1);
+        edited.question.prompt = "Edited".into();
+        cache.save_question(&edited).unwrap();
+    }
+    let cache = Cache::open(&path).unwrap();
+    let bank = cache.questions().unwrap();
+    assert_eq!(
+        bank.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+        ["b", "a"],
+        "newest first"
+    );
+    let a = cache.question("a").unwrap().unwrap();
+    assert_eq!(a.question.prompt, "Edited");
+    assert_eq!(a.used_count, 2);
+    cache.delete_question("b").unwrap();
+    assert_eq!(cache.questions().unwrap().len(), 1);
+}

@@ -10,6 +10,12 @@ export type SessionRecord = { started_at_ms: number, ended_at_ms: number | null,
 
 export type RosterEntry = { member_id: string, name: string, role: string, first_seen_ms: number, last_seen_ms: number, };
 
+export type BankQuestion = { id: string, question: import("./protocol").Question, time_limit_ms: number | null, anonymous: boolean, created_at_ms: number, 
+/**
+ * How many times it was asked.
+ */
+used_count: number, };
+
 export type LinkPhase = "offline" | "connecting" | "live" | "reconnecting" | "ended";
 
 export type LinkReason = { code: string, message: string, };

@@ -136,7 +136,21 @@ class TeacherApp {
       assetUrl: () => "",
     });
     this.talk = new TalkPanel((cmd) => void this.runCommand(cmd));
-    this.quiz = new QuizPanel((cmd) => void this.runCommand(cmd));
+    this.quiz = new QuizPanel((cmd) => void this.runCommand(cmd), {
+      list: () => this.bridge.listQuestions(),
+      save: (q) => this.bridge.saveQuestion(q),
+      remove: (id) => this.bridge.deleteQuestion(id),
+      ask: (id) =>
+        this.bridge.askQuestion(id).then(
+          (sent) => {
+            if (sent.queued) {
+              this.queued += 1;
+              this.renderBanner();
+            }
+          },
+          (e: unknown) => this.toast(asUiError(e).message),
+        ),
+    });
     this.talk.el.prepend(this.quiz.el);
     return h("div", { class: "t-class" }, this.whiteboard.el, this.talk.el);
   }

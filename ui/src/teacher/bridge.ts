@@ -3,6 +3,7 @@
 
 import type {
   AppInfo,
+  BankQuestion,
   CachedClass,
   ClassHistory,
   CommandSent,
@@ -32,6 +33,10 @@ export interface Bridge {
   roomCommand(command: RoomCommand): Promise<CommandSent>;
   endClass(): Promise<void>;
   classHistory(classId: string): Promise<ClassHistory>;
+  listQuestions(): Promise<BankQuestion[]>;
+  saveQuestion(question: BankQuestion): Promise<BankQuestion>;
+  deleteQuestion(id: string): Promise<void>;
+  askQuestion(id: string): Promise<CommandSent>;
   onLinkState(f: (s: LinkState) => void): void;
   /** The whole room: when going live, after each reconnect, and if events fell behind. */
   onRoom(f: (s: RoomSnapshot) => void): void;
@@ -70,6 +75,10 @@ export async function tauriBridge(): Promise<Bridge> {
     roomCommand: (command) => invoke("room_command", { command }),
     endClass: () => invoke("end_class"),
     classHistory: (classId) => invoke("class_history", { classId }),
+    listQuestions: () => invoke("list_questions"),
+    saveQuestion: (question) => invoke("save_question", { question }),
+    deleteQuestion: (id) => invoke("delete_question", { id }),
+    askQuestion: (id) => invoke("ask_question", { id }),
     onLinkState: (f) => on("link-state", f),
     onRoom: (f) => on<{ snapshot: RoomSnapshot }>("room", (p) => f(p.snapshot)),
     onRoomEvent: (f) => on("room-event", f),

@@ -4,6 +4,7 @@
 
 import type { RoomCommand, RoomSnapshot, SequencedEvent } from "../generated/protocol";
 import type {
+  BankQuestion,
   CachedClass,
   DeviceInfo,
   LinkPhase,
@@ -11,7 +12,7 @@ import type {
   SessionRecord,
 } from "../generated/teacher";
 
-export type { CachedClass, DeviceInfo, LinkPhase, LinkState, RoomCommand, RoomSnapshot, SequencedEvent, SessionRecord };
+export type { BankQuestion, CachedClass, DeviceInfo, LinkPhase, LinkState, RoomCommand, RoomSnapshot, SequencedEvent, SessionRecord };
 
 export interface UiError {
   code: string;

@@ -2,7 +2,8 @@
 // answers arrive as a bar chart, closes, marks short answers and reveals; students answer
 // once and see the results when the teacher reveals them. Drawn from the replica only.
 
-import type { MemberInfo, QuestionKind, QuizState, RoomCommand, RoomSnapshot } from "../generated/protocol";
+import type { MemberInfo, Question, QuestionKind, QuizState, RoomCommand, RoomSnapshot } from "../generated/protocol";
+import type { BankQuestion } from "../generated/teacher";
 import { h } from "./dom";
 
 const KINDS: Array<[QuestionKind, string]> = [
@@ -32,6 +33,14 @@ export function parseRight(text: string, options: number): number[] | null {
   return out;
 }
 
+/** The teacher app's question bank (absent in the browser, which has no local cache). */
+export interface QuestionBank {
+  list(): Promise<BankQuestion[]>;
+  save(q: BankQuestion): Promise<BankQuestion>;
+  remove(id: string): Promise<void>;
+  ask(id: string): Promise<void>;
+}
+
 export class QuizPanel {
   readonly el: HTMLElement;
   private readonly list: HTMLElement;
@@ -40,10 +49,39 @@ export class QuizPanel {
   /** Choices picked but not sent yet, per quiz. */
   private readonly picked = new Map<string, Set<number>>();
 
-  constructor(private readonly run: (cmd: RoomCommand) => void) {
+  private readonly bankEl: HTMLElement;
+
+  constructor(
+    private readonly run: (cmd: RoomCommand) => void,
+    private readonly bank: QuestionBank | null = null,
+  ) {
     this.list = h("div", { class: "quiz-list", "data-testid": "quiz-list" });
     this.form = h("div", { class: "quiz-form" });
-    this.el = h("section", { class: "quiz", "data-testid": "quiz" }, this.form, this.list);
+    this.bankEl = h("details", { class: "quiz-bank", "data-testid": "quiz-bank", hidden: !bank });
+    this.el = h("section", { class: "quiz", "data-testid": "quiz" }, this.form, this.bankEl, this.list);
+    if (bank) {
+      this.bankEl.addEventListener("toggle", () => void this.renderBank());
+      void this.renderBank();
+    }
+  }
+
+  /** The saved questions, each to ask now or delete. */
+  private async renderBank(): Promise<void> {
+    const bank = this.bank;
+    if (!bank) return;
+    const items = await bank.list().catch(() => [] as BankQuestion[]);
+    this.bankEl.replaceChildren(
+      h("summary", {}, `Question bank (${items.length})`),
+      ...items.map((q) =>
+        h(
+          "div",
+          { class: "quiz-bank-item", "data-testid": "bank-item" },
+          h("span", {}, q.question.prompt, q.used_count ? h("small", {}, ` · asked ${q.used_count}×`) : null),
+          h("button", { type: "button", class: "btn btn-small btn-primary", "data-testid": `bank-ask-${q.id}`, onclick: () => void bank.ask(q.id).then(() => this.renderBank()) }, "Ask"),
+          h("button", { type: "button", class: "btn btn-small", "aria-label": "Delete from the bank", onclick: () => void bank.remove(q.id).then(() => this.renderBank()) }, "Delete"),
+        ),
+      ),
+    );
   }
 
   update(room: RoomSnapshot, me: MemberInfo | null): void {
@@ -87,7 +125,32 @@ export class QuizPanel {
       // Out of the way, so the live chart shows.
       details.open = false;
     });
-    details.append(prompt, kind, options, right, h("label", { class: "wb-check" }, "Time limit ", limit), h("label", { class: "wb-check" }, anonymous, "Anonymous"), error, submit);
+    const read = (): { question: Question; time_limit_ms: number | null; anonymous: boolean } | null => {
+      const k = kind.value as QuestionKind;
+      const opts = k === "short_answer" ? [] : k === "true_false" ? ["True", "False"] : options.value.split("\n").map((s) => s.trim()).filter(Boolean);
+      const correct = k === "short_answer" || k === "poll" ? [] : parseRight(right.value, opts.length);
+      if (!prompt.value.trim()) return void (error.textContent = "Write the question."), null;
+      if (correct === null) return void (error.textContent = `Right answers are option numbers from 1 to ${opts.length}.`), null;
+      const seconds = Number(limit.value);
+      error.textContent = "";
+      return {
+        question: { prompt: prompt.value.trim(), kind: k, options: opts, correct },
+        time_limit_ms: seconds > 0 ? Math.round(seconds * 1000) : null,
+        anonymous: anonymous.checked,
+      };
+    };
+    const save = this.bank
+      ? h("button", { type: "button", class: "btn btn-small", "data-testid": "quiz-save" }, "Save to bank")
+      : null;
+    save?.addEventListener("click", () => {
+      const q = read();
+      if (!q || !this.bank) return;
+      void this.bank.save({ id: "", created_at_ms: 0, used_count: 0, ...q }).then(
+        () => this.renderBank(),
+        (e: unknown) => (error.textContent = String((e as { message?: string })?.message ?? e)),
+      );
+    });
+    details.append(prompt, kind, options, right, h("label", { class: "wb-check" }, "Time limit ", limit), h("label", { class: "wb-check" }, anonymous, "Anonymous"), error, submit, ...(save ? [save] : []));
     return details;
   }
 
