@@ -59,6 +59,8 @@ pub struct AppState {
     cache: SharedCache,
     live: tokio::sync::Mutex<Option<Live>>,
     preview: Mutex<Option<Preview>>,
+    /// Where the cache lives; exported reports go to its `reports/`.
+    data_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -81,6 +83,7 @@ impl AppState {
             cache: Arc::new(Mutex::new(cache)),
             live: tokio::sync::Mutex::new(None),
             preview: Mutex::new(None),
+            data_dir: data_dir.to_path_buf(),
         })
     }
 
@@ -399,4 +402,42 @@ fn rand_suffix() -> u16 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u16)
         .unwrap_or(0)
+}
+
+/// The class's attendance and engagement report, from its server.
+#[tauri::command]
+pub async fn class_report(
+    state: State<'_, AppState>,
+    class_id: String,
+) -> Result<aula_proto::ClassReport> {
+    let creds = state.cache().credentials(&class_id)?;
+    let api = Api::new(&creds.server_url)?;
+    Ok(api.report(&creds.teacher_token, &class_id).await?)
+}
+
+/// Writes the report as CSV or PDF under the app's data directory; answers the file's path.
+#[tauri::command]
+pub async fn export_report(
+    state: State<'_, AppState>,
+    class_id: String,
+    format: String,
+) -> Result<String> {
+    let creds = state.cache().credentials(&class_id)?;
+    let report = Api::new(&creds.server_url)?
+        .report(&creds.teacher_token, &class_id)
+        .await?;
+    let bytes = match format.as_str() {
+        "csv" => aula_report::csv(&report).into_bytes(),
+        "pdf" => aula_report::pdf(&report),
+        _ => return Err(invalid("reports are csv or pdf")),
+    };
+    let dir = state.data_dir.join("reports");
+    let path = dir.join(format!("{class_id}-{}.{format}", now_ms()));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, bytes))
+        .map_err(|e| UiError {
+            code: "storage".into(),
+            message: format!("could not write {}: {e}", path.display()),
+        })?;
+    Ok(path.display().to_string())
 }

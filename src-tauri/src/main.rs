@@ -55,6 +55,8 @@ fn main() -> anyhow::Result<()> {
             commands::save_question,
             commands::delete_question,
             commands::ask_question,
+            commands::class_report,
+            commands::export_report,
         ])
         .run(tauri::generate_context!())
         .context("running the Aula window")

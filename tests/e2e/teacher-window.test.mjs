@@ -5,6 +5,7 @@
 // - a stroke drawn and a chat line sent in the window reach the student, and the
 //   student's raised hand reaches the window's queue;
 // - a question saved to the app's question bank and asked from it reaches the student;
+// - the window's heatmap scores the student and the report exports to a CSV file;
 // - a screenshot of the live screen is taken with `import -window root`;
 // - the teacher ends the class;
 // - with the server stopped, the app starts again, lists the class from its local cache
@@ -12,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -134,6 +135,19 @@ test('the teacher window goes live, shows a student playing, and ends the class'
     assert.equal(asked.info.question.prompt, 'Is the sun a star?');
     assert.deepEqual(asked.info.question.options, ['True', 'False']);
     assert.deepEqual(asked.info.question.correct, [], 'the student does not get the answer');
+
+    // The heatmap in the window scores the student, and the report exports to a file.
+    await eventually(async () => (await state(s)).engagement?.students.some((x) => x.member === studentId), { what: 'the student on the window heatmap' });
+    assert.ok(await press('[data-testid=report-csv]'));
+    const reports = path.join(home, 'data', 'org.aula.teacher', 'reports');
+    const csvFile = await eventually(() => {
+      const f = existsSync(reports) && readdirSync(reports).find((n) => n.endsWith('.csv'));
+      return f && path.join(reports, f);
+    }, { what: 'the exported CSV report' });
+    const csvText = readFileSync(csvFile, 'utf8');
+    assert.match(csvText, /^member,name,/);
+    assert.match(csvText, /Ana/);
+    assert.match(csvText, /Is the sun a star\?/);
 
     const shot = path.join(outDir, 'teacher-live.png');
     execFileSync('import', ['-display', xvfb.display, '-window', 'root', shot]);

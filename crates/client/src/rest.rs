@@ -84,6 +84,24 @@ impl Api {
         .await
     }
 
+    /// The class's attendance, engagement and quiz report (teacher token).
+    pub async fn report(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+    ) -> Result<aula_proto::ClassReport, ClientError> {
+        let path = format!("/api/classes/{class_id}/report");
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(teacher_token)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
+        Self::answer(&path, resp).await
+    }
+
     pub async fn healthy(&self) -> Result<(), ClientError> {
         let url = format!("{}/healthz", self.base);
         let resp = self
@@ -114,11 +132,19 @@ impl Api {
             req = req.bearer_auth(token);
         }
         let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        Self::answer(path, resp).await
+    }
+
+    /// A JSON answer, or the server's typed error.
+    async fn answer<T: DeserializeOwned>(
+        path: &str,
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
         let status = resp.status();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| unreachable(&self.base, &e))?;
+            .map_err(|e| ClientError::Protocol(format!("{path}: {e}")))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| ClientError::Protocol(format!("{path}: {e}")));

@@ -13,6 +13,7 @@ import { Whiteboard } from "../board/whiteboard";
 import { applyEvent, fromSnapshot } from "../room-state";
 import { TalkPanel } from "../ui/talk";
 import { QuizPanel } from "../ui/quiz";
+import { Heatmap } from "../ui/heatmap";
 import type { RoomCommand } from "../generated/protocol";
 
 type Screen = "home" | "golive" | "live" | "ended" | "history";
@@ -51,6 +52,7 @@ class TeacherApp {
   private whiteboard: Whiteboard | null = null;
   private talk: TalkPanel | null = null;
   private quiz: QuizPanel | null = null;
+  private heatmap: Heatmap | null = null;
   private tiles: Record<string, TileState> = {};
   private queued = 0;
   private live: LiveInfo | null = null;
@@ -104,8 +106,9 @@ class TeacherApp {
   }
 
   state() {
+    const engagement = this.heatmap?.last ?? null;
     const snapshot = this.room ? { ...this.room, board: this.board?.toSnapshot() ?? this.room.board } : null;
-    return { screen: this.screen, link: this.link, snapshot, tiles: { ...this.tiles } };
+    return { screen: this.screen, link: this.link, snapshot, tiles: { ...this.tiles }, engagement };
   }
 
   /** Board and chat commands go through the shell's outbox: queued while offline. */
@@ -152,6 +155,20 @@ class TeacherApp {
         ),
     });
     this.talk.el.prepend(this.quiz.el);
+    this.heatmap?.stop();
+    const classId = this.live?.class_id ?? "";
+    this.heatmap = new Heatmap(() => this.bridge.classReport(classId));
+    const exportAs = (format: "csv" | "pdf") =>
+      this.bridge.exportReport(classId, format).then(
+        (path) => this.toast(`Report saved: ${path}`),
+        (e: unknown) => this.toast(asUiError(e).message),
+      );
+    this.heatmap.el.append(
+      h("button", { type: "button", class: "btn btn-small", "data-testid": "report-csv", onclick: () => void exportAs("csv") }, "Export CSV"),
+      h("button", { type: "button", class: "btn btn-small", "data-testid": "report-pdf", onclick: () => void exportAs("pdf") }, "Export PDF"),
+    );
+    this.talk.el.prepend(this.heatmap.el);
+    this.heatmap.start();
     return h("div", { class: "t-class" }, this.whiteboard.el, this.talk.el);
   }
 
@@ -497,6 +514,8 @@ class TeacherApp {
   // ---- ended / history ----
 
   private endedScreen(): void {
+    this.heatmap?.stop();
+    this.heatmap = null;
     this.whiteboard?.destroy();
     this.whiteboard = null;
     const n = studentTiles(this.room).length;

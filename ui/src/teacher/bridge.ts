@@ -1,6 +1,7 @@
 // Every call into the Tauri shell, in one place: the UI never invokes by name elsewhere,
 // and unit tests can stand a fake in for this module's interface.
 
+import type { ClassReport } from "../generated/protocol";
 import type {
   AppInfo,
   BankQuestion,
@@ -37,6 +38,9 @@ export interface Bridge {
   saveQuestion(question: BankQuestion): Promise<BankQuestion>;
   deleteQuestion(id: string): Promise<void>;
   askQuestion(id: string): Promise<CommandSent>;
+  classReport(classId: string): Promise<ClassReport>;
+  /** Writes the report as CSV or PDF under the app's data directory; the file's path. */
+  exportReport(classId: string, format: "csv" | "pdf"): Promise<string>;
   onLinkState(f: (s: LinkState) => void): void;
   /** The whole room: when going live, after each reconnect, and if events fell behind. */
   onRoom(f: (s: RoomSnapshot) => void): void;
@@ -79,6 +83,8 @@ export async function tauriBridge(): Promise<Bridge> {
     saveQuestion: (question) => invoke("save_question", { question }),
     deleteQuestion: (id) => invoke("delete_question", { id }),
     askQuestion: (id) => invoke("ask_question", { id }),
+    classReport: (classId) => invoke("class_report", { classId }),
+    exportReport: (classId, format) => invoke("export_report", { classId, format }),
     onLinkState: (f) => on("link-state", f),
     onRoom: (f) => on<{ snapshot: RoomSnapshot }>("room", (p) => f(p.snapshot)),
     onRoomEvent: (f) => on("room-event", f),
