@@ -89,6 +89,10 @@ pub struct RoomSettings {
     /// Students may post in the chat. Teachers always may.
     #[serde(default = "yes")]
     pub chat_enabled: bool,
+    /// Whether a member's tab visibility is recorded (set by the server's operator).
+    /// When off, every member counts as in view and students are told so.
+    #[serde(default = "yes")]
+    pub tab_tracking: bool,
 }
 
 impl Default for RoomSettings {
@@ -97,6 +101,7 @@ impl Default for RoomSettings {
             locked: false,
             waiting_room: false,
             chat_enabled: true,
+            tab_tracking: true,
         }
     }
 }

@@ -28,6 +28,9 @@ pub use log::{EventLog, ResumeError};
 pub use quiz::{MAX_OPTIONS, MAX_QUIZZES, Quiz, Quizzes};
 pub use talk::{CHAT_HISTORY, MAX_CHAT_CHARS, RateLimit, Talk};
 
+/// Who changes a room's settings on the operator's behalf (server configuration).
+pub const OPERATOR: &str = "operator";
+
 /// How many events a room keeps in memory for resume. Older ones are in storage; a
 /// client further behind than this gets a fresh snapshot instead.
 pub const DEFAULT_LOG_CAPACITY: usize = 50_000;
@@ -361,6 +364,31 @@ impl Room {
         }
     }
 
+    /// The operator's choice about recording tab visibility, applied to this room. When it
+    /// is turned off, anyone recorded as away counts as in view again.
+    pub fn set_tab_tracking(&mut self, now_ms: u64, enabled: bool) -> Vec<SequencedEvent> {
+        if self.settings.tab_tracking == enabled {
+            return Vec::new();
+        }
+        let mut events = vec![RoomEvent::SettingsChanged {
+            settings: RoomSettings {
+                tab_tracking: enabled,
+                ..self.settings
+            },
+            by: MemberId(OPERATOR.into()),
+        }];
+        if !enabled {
+            for m in self.members.values().filter(|m| !m.info.tab_visible) {
+                events.push(RoomEvent::PresenceUpdated {
+                    member: m.info.id.clone(),
+                    tab_visible: true,
+                    speaking: m.info.speaking,
+                });
+            }
+        }
+        self.emit_all(now_ms, events)
+    }
+
     /// Quizzes whose time limit passed close now.
     pub fn expire_quizzes(&mut self, now_ms: u64) -> Vec<SequencedEvent> {
         let events = self.quizzes.expire(now_ms);
@@ -674,6 +702,8 @@ impl Room {
                 tab_visible,
                 speaking,
             } => {
+                // With tracking off, nobody is ever recorded as away.
+                let tab_visible = tab_visible || !self.settings.tab_tracking;
                 if me.info.tab_visible == tab_visible && me.info.speaking == speaking {
                     return Ok(Vec::new());
                 }

@@ -534,3 +534,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn with_tab_tracking_off_nobody_is_recorded_away() {
+    let mut c = Class::new();
+    c.run(
+        2_000,
+        "b",
+        RoomCommand::SetPresence {
+            tab_visible: false,
+            speaking: false,
+        },
+    )
+    .unwrap();
+    // The operator turns tracking off: b counts as in view again, and stays so.
+    let evs = c.room.set_tab_tracking(3_000, false);
+    assert_eq!(evs.len(), 2);
+    assert!(!c.room.settings().tab_tracking);
+    assert!(c.room.member(&id("b")).unwrap().tab_visible);
+    c.run(
+        4_000,
+        "b",
+        RoomCommand::SetPresence {
+            tab_visible: false,
+            speaking: true,
+        },
+    )
+    .unwrap();
+    assert!(c.room.member(&id("b")).unwrap().tab_visible);
+    let b = c
+        .room
+        .attendance(10_000)
+        .into_iter()
+        .find(|a| a.member == id("b"))
+        .unwrap();
+    assert_eq!(
+        b.hidden_ms, 1_000,
+        "only the second before tracking went off"
+    );
+    assert!(c.room.set_tab_tracking(11_000, false).is_empty());
+}

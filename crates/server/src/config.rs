@@ -56,6 +56,10 @@ pub struct Cli {
     /// Seconds a join token is valid.
     #[arg(long, env = "AULA_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
+    /// Record whether students' class tabs are in view (attendance, engagement). `false`
+    /// turns it off in every class of this server.
+    #[arg(long, env = "AULA_TRACK_TAB_VISIBILITY")]
+    pub track_tab_visibility: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -73,6 +77,7 @@ struct FileConfig {
     disconnect_grace_secs: Option<u64>,
     room_idle_secs: Option<u64>,
     token_ttl_secs: Option<u64>,
+    track_tab_visibility: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +93,8 @@ pub struct Config {
     pub rate_burst: u32,
     pub disconnect_grace_secs: u64,
     pub room_idle_secs: u64,
+    /// Whether tab visibility counts in attendance and engagement.
+    pub track_tab_visibility: bool,
     pub token_ttl_secs: u64,
 }
 
@@ -106,6 +113,7 @@ impl Config {
             rate_burst: 60,
             disconnect_grace_secs: 120,
             room_idle_secs: 600,
+            track_tab_visibility: true,
             token_ttl_secs: 12 * 3600,
         }
     }
@@ -159,6 +167,10 @@ impl Config {
                 .token_ttl_secs
                 .or(file.token_ttl_secs)
                 .unwrap_or(d.token_ttl_secs),
+            track_tab_visibility: cli
+                .track_tab_visibility
+                .or(file.track_tab_visibility)
+                .unwrap_or(d.track_tab_visibility),
         };
         anyhow::ensure!(
             cfg.rate_per_sec > 0.0 && cfg.rate_per_sec.is_finite(),

@@ -101,10 +101,12 @@ pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sen
             actor_id,
             idle_since: Some(now_ms()),
         };
-        // Events that restoring added (everyone offline) go to storage too, so the log stays whole.
-        if restored_from > 0
-            && let Ok(added) = actor.room.events_since(Seq(restored_from as u64))
-        {
+        // The operator's choice about tab visibility, for new and restored rooms alike.
+        let tracking = actor.state.cfg.track_tab_visibility;
+        actor.room.set_tab_tracking(now_ms(), tracking);
+        // Events that restoring (or the operator's settings) added go to storage too, so
+        // the log stays whole.
+        if let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
             actor.persist(&added);
         }
         actor.run(rx).await;

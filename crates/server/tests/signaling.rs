@@ -882,3 +882,27 @@ async fn the_report_holds_attendance_engagement_and_answers() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn the_operator_can_turn_tab_tracking_off() {
+    let s = server(|c| c.track_tab_visibility = false).await;
+    let (_t, _) = s.hello(&s.running.ready.teacher_token, None).await;
+    let (mut a, w) = s.hello(&s.student_token("Ana").await, None).await;
+    assert_eq!(w["snapshot"]["settings"]["tab_tracking"], false);
+    let ack = command(
+        &mut a,
+        "p",
+        json!({"kind": "set_presence", "tab_visible": false, "speaking": false}),
+    )
+    .await;
+    assert_eq!(ack["type"], "ack");
+    let (_b, w) = s.hello(&s.student_token("Ben").await, None).await;
+    let ana = w["snapshot"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "Ana")
+        .unwrap()
+        .clone();
+    assert_eq!(ana["tab_visible"], true, "never recorded away");
+}

@@ -225,7 +225,12 @@ waiting_room: boolean,
 /**
  * Students may post in the chat. Teachers always may.
  */
-chat_enabled: boolean, };
+chat_enabled: boolean, 
+/**
+ * Whether a member's tab visibility is recorded (set by the server's operator).
+ * When off, every member counts as in view and students are told so.
+ */
+tab_tracking: boolean, };
 
 export type RoomSnapshot = { class_id: string, seq: Seq, settings: RoomSettings, members: Array<MemberInfo>, waiting: Array<MemberInfo>, tracks: Array<TrackInfo>, board: BoardSnapshot, 
 /**

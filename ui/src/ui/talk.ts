@@ -98,6 +98,9 @@ export class TalkPanel {
         : "",
     );
     this.tracking.hidden = teacher || !me;
+    this.tracking.textContent = room.settings.tab_tracking
+      ? "Your teacher sees your attendance, including whether this tab is in view, and an engagement score."
+      : "Your teacher sees your attendance and an engagement score. Whether this tab is in view is not recorded.";
     const off = !teacher && !room.settings.chat_enabled;
     this.notice.hidden = !off;
     this.input.disabled = off;
