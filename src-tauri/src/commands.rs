@@ -415,24 +415,62 @@ pub async fn class_report(
     Ok(api.report(&creds.teacher_token, &class_id).await?)
 }
 
-/// Writes the report as CSV or PDF under the app's data directory; answers the file's path.
+/// Writes a report as CSV or PDF under the app's data directory; answers the file's
+/// path. Without a period it is the latest session's; with `week` or `month`, every
+/// session gathered by period in the teacher's time zone.
 #[tauri::command]
 pub async fn export_report(
     state: State<'_, AppState>,
     class_id: String,
     format: String,
+    period: Option<String>,
+    utc_offset_min: Option<i32>,
 ) -> Result<String> {
     let creds = state.cache().credentials(&class_id)?;
-    let report = Api::new(&creds.server_url)?
-        .report(&creds.teacher_token, &class_id)
-        .await?;
-    let bytes = match format.as_str() {
-        "csv" => aula_report::csv(&report).into_bytes(),
-        "pdf" => aula_report::pdf(&report),
+    let api = Api::new(&creds.server_url)?;
+    let period = match period.as_deref() {
+        None | Some("session") => None,
+        Some("week") => Some(aula_proto::Period::Week),
+        Some("month") => Some(aula_proto::Period::Month),
+        Some(_) => return Err(invalid("a report covers a session, a week or a month")),
+    };
+    let csv = match format.as_str() {
+        "csv" => true,
+        "pdf" => false,
         _ => return Err(invalid("reports are csv or pdf")),
     };
+    let (bytes, name) = match period {
+        None => {
+            let report = api.report(&creds.teacher_token, &class_id).await?;
+            let bytes = if csv {
+                aula_report::csv(&report).into_bytes()
+            } else {
+                aula_report::pdf(&report)
+            };
+            (bytes, "session")
+        }
+        Some(p) => {
+            let offset = utc_offset_min.unwrap_or(0);
+            let periods = api
+                .period_report(&creds.teacher_token, &class_id, p, offset)
+                .await?;
+            let bytes = if csv {
+                aula_report::summary_csv(&periods).into_bytes()
+            } else {
+                aula_report::summary_pdf(&periods)
+            };
+            (
+                bytes,
+                if p == aula_proto::Period::Week {
+                    "weekly"
+                } else {
+                    "monthly"
+                },
+            )
+        }
+    };
     let dir = state.data_dir.join("reports");
-    let path = dir.join(format!("{class_id}-{}.{format}", now_ms()));
+    let path = dir.join(format!("{class_id}-{name}-{}.{format}", now_ms()));
     std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&path, bytes))
         .map_err(|e| UiError {

@@ -149,6 +149,44 @@ test('the teacher window goes live, shows a student playing, and ends the class'
     assert.match(csvText, /Ana/);
     assert.match(csvText, /Is the sun a star\?/);
 
+    // Every session by week: one PDF with the week's table and chart.
+    await s.exec(`
+      const p = document.querySelector('[data-testid=report-period]');
+      p.value = 'week';
+      p.dispatchEvent(new Event('change', { bubbles: true }));`);
+    assert.ok(await press('[data-testid=report-pdf]'));
+    const weekly = await eventually(() => {
+      const f = existsSync(reports) && readdirSync(reports).find((n) => n.includes('-weekly-') && n.endsWith('.pdf'));
+      return f && path.join(reports, f);
+    }, { what: 'the exported weekly PDF' });
+    const weeklyText = execFileSync('pdftotext', ['-layout', weekly, '-'], { encoding: 'utf8' });
+    assert.match(weeklyText, /weekly attendance and engagement/);
+    assert.match(weeklyText, /\d{4}-W\d{2} - 1 session/);
+    assert.match(weeklyText, /Ana/);
+
+    // Two more students, one answering: the heatmap shows three, kept as a picture of
+    // the real window under Xvfb (docs/heatmap.png is a copy of it).
+    const more = [];
+    for (const name of ['Ben', 'Cleo']) {
+      const p = await openClassPage(browser, withParams(link, { autojoin: '1', name }));
+      more.push(p);
+    }
+    await more[0].evaluate(async () => {
+      const q = window.aula.state().snapshot.quizzes[0];
+      await window.aula.command({ kind: 'answer_quiz', quiz: q.info.id, answer: { choices: [0] } });
+    });
+    await eventually(async () => (await state(s)).engagement?.students.length === 3, { what: 'three students on the window heatmap' });
+    await s.exec(`
+      const hm = document.querySelector('[data-testid=heatmap]');
+      hm.open = true;
+      hm.querySelector('[data-testid=heatmap-grid] > *')?.click();
+      hm.scrollIntoView();`);
+    await new Promise((r) => setTimeout(r, 500));
+    const heat = path.join(outDir, 'teacher-heatmap.png');
+    execFileSync('import', ['-display', xvfb.display, '-window', 'root', heat]);
+    assert.ok(statSync(heat).size > 10_000, 'a real screenshot');
+    for (const p of more) await p.context().close();
+
     const shot = path.join(outDir, 'teacher-live.png');
     execFileSync('import', ['-display', xvfb.display, '-window', 'root', shot]);
     assert.ok(statSync(shot).size > 10_000, 'a real screenshot');

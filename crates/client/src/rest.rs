@@ -84,13 +84,44 @@ impl Api {
         .await
     }
 
-    /// The class's attendance, engagement and quiz report (teacher token).
+    /// The class's attendance, engagement and quiz report of its latest session
+    /// (teacher token).
     pub async fn report(
         &self,
         teacher_token: &str,
         class_id: &str,
     ) -> Result<aula_proto::ClassReport, ClientError> {
-        let path = format!("/api/classes/{class_id}/report");
+        self.get(teacher_token, &format!("/api/classes/{class_id}/report"))
+            .await
+    }
+
+    /// Every session of the class gathered by week or month, cut in local time
+    /// `utc_offset_min` minutes ahead of UTC (teacher token).
+    pub async fn period_report(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+        period: aula_proto::Period,
+        utc_offset_min: i32,
+    ) -> Result<Vec<aula_proto::PeriodReport>, ClientError> {
+        let period = match period {
+            aula_proto::Period::Week => "week",
+            aula_proto::Period::Month => "month",
+        };
+        self.get(
+            teacher_token,
+            &format!(
+                "/api/classes/{class_id}/report?period={period}&utc_offset_min={utc_offset_min}"
+            ),
+        )
+        .await
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        teacher_token: &str,
+        path: &str,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
@@ -99,7 +130,7 @@ impl Api {
             .send()
             .await
             .map_err(|e| unreachable(&self.base, &e))?;
-        Self::answer(&path, resp).await
+        Self::answer(path, resp).await
     }
 
     pub async fn healthy(&self) -> Result<(), ClientError> {

@@ -151,8 +151,113 @@ pub struct StudentReport {
 pub struct ClassReport {
     pub class_id: String,
     pub generated_at_ms: u64,
+    /// Which session of the class this is, from 1; 0 before anyone joined.
+    pub session: u32,
+    /// How many sessions the class has had so far.
+    pub sessions: u32,
     pub started_at_ms: Option<u64>,
+    /// `None` while the session runs.
+    pub ended_at_ms: Option<u64>,
     pub students: Vec<StudentReport>,
     /// Every quiz with every answer (anonymous ones without names).
     pub quizzes: Vec<QuizState>,
+}
+
+/// A stretch of calendar for reports across sessions.
+#[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+}
+
+/// One session within a period report.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+pub struct SessionSummary {
+    /// Which session of the class, from 1.
+    pub session: u32,
+    pub started_at_ms: u64,
+    pub ended_at_ms: Option<u64>,
+    pub length_ms: u64,
+    pub students: u32,
+    pub average_score: Option<u8>,
+}
+
+/// One student across the sessions of a period. Roster students who never came are
+/// listed too, at zero.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Default)]
+pub struct StudentSummary {
+    pub member: MemberId,
+    pub name: String,
+    pub on_roster: bool,
+    pub sessions_attended: u32,
+    /// Time present over the time the period's sessions ran, in whole percent.
+    pub attendance_pct: u8,
+    pub present_ms: u64,
+    pub active_ms: u64,
+    pub hidden_ms: u64,
+    pub camera_ms: u64,
+    /// Mean of its session scores, over the sessions it attended.
+    pub average_score: Option<u8>,
+    pub quizzes_answered: u32,
+    pub quizzes_right: u32,
+    pub chat_messages: u32,
+    pub board_items: u32,
+}
+
+/// `GET /api/classes/{id}/report?period=week|month`: one per week or month with a
+/// session in it, oldest first.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+pub struct PeriodReport {
+    pub class_id: String,
+    pub period: Period,
+    /// `2026-W48` or `2026-11`, in the reader's time zone.
+    pub label: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+    /// The time zone's offset from UTC the periods were cut in, in minutes.
+    pub utc_offset_min: i32,
+    /// Every session's time added up.
+    pub session_ms: u64,
+    pub sessions: Vec<SessionSummary>,
+    pub students: Vec<StudentSummary>,
+}
+
+/// A student to put on a class's roster (`POST /api/classes/{id}/roster`). With a
+/// `member_id` the existing entry is renamed or readdressed.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct RosterStudent {
+    pub name: String,
+    /// Where attendance alerts go (the student's or a guardian's address).
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub member_id: Option<MemberId>,
+}
+
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct RosterAdd {
+    pub students: Vec<RosterStudent>,
+}
+
+/// A roster entry with its personal link: whoever joins through it is this student in
+/// every session, so attendance adds up across sessions.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct RosterMember {
+    pub member_id: MemberId,
+    pub name: String,
+    pub email: Option<String>,
+    pub student_link: String,
+}
+
+/// `GET`/`PUT /api/classes/{id}/alerts`: mail the roster address of a student whose
+/// attendance across the class's sessions falls below this share.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// 1 to 100; `None` turns the alerts off.
+    pub attendance_threshold_pct: Option<u8>,
+    /// Whether the server has an SMTP relay to send them through (read only).
+    #[serde(default)]
+    pub mail_configured: bool,
 }

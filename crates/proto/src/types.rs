@@ -19,7 +19,9 @@ pub enum Role {
 }
 
 /// A member's stable id, taken from the `sub` of its join token, so it survives reconnects.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize, Deserialize, TS, Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(transparent)]
 pub struct MemberId(pub String);
 
@@ -93,7 +95,18 @@ pub struct RoomSettings {
     /// When off, every member counts as in view and students are told so.
     #[serde(default = "yes")]
     pub tab_tracking: bool,
+    /// How long the class may stand empty and still be the same session (set by the
+    /// server's operator). Sessions split attendance and reports.
+    #[serde(default = "session_gap")]
+    pub session_gap_ms: u64,
 }
+
+fn session_gap() -> u64 {
+    DEFAULT_SESSION_GAP_MS
+}
+
+/// Fifteen minutes: a school's Wi-Fi dropping everyone for a while is still one class.
+pub const DEFAULT_SESSION_GAP_MS: u64 = 15 * 60 * 1000;
 
 impl Default for RoomSettings {
     fn default() -> Self {
@@ -102,6 +115,7 @@ impl Default for RoomSettings {
             waiting_room: false,
             chat_enabled: true,
             tab_tracking: true,
+            session_gap_ms: DEFAULT_SESSION_GAP_MS,
         }
     }
 }
@@ -596,7 +610,7 @@ pub enum ServerMsg {
     Welcome {
         v: u32,
         you: MemberInfo,
-        snapshot: Option<RoomSnapshot>,
+        snapshot: Option<Box<RoomSnapshot>>,
         resumed_from: Option<Seq>,
     },
     /// The member is in the waiting room; `welcome` follows if a teacher admits it.

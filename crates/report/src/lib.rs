@@ -1,9 +1,10 @@
-//! Attendance and engagement reports of a class, rendered from a [`ClassReport`]: CSV
-//! for spreadsheets and a PDF with a table and charts for printing. Pure: bytes in memory.
+//! Attendance and engagement reports of a class, rendered from a [`ClassReport`] (one
+//! session) or [`PeriodReport`]s (weeks or months of sessions): CSV for spreadsheets and
+//! a PDF with a table and charts for printing. Pure: bytes in memory.
 
 use std::fmt::Write;
 
-use aula_proto::{ClassReport, QuestionKind};
+use aula_proto::{ClassReport, Period, PeriodReport, QuestionKind};
 
 /// A CSV field, quoted when it needs to be. A leading `=`, `+`, `-` or `@` is prefixed
 /// with `'` so a spreadsheet never runs a student's name or answer as a formula.
@@ -92,6 +93,41 @@ pub fn csv(r: &ClassReport) -> String {
     out
 }
 
+/// One row per student per period: sessions attended, attendance share, times, average
+/// score and quiz counts. Roster students who never came have their row, at zero.
+pub fn summary_csv(periods: &[PeriodReport]) -> String {
+    let mut out = String::from(
+        "period,from_ms,to_ms,sessions,member,name,on_roster,sessions_attended,attendance_pct,present_s,active_s,hidden_s,camera_s,average_score,quizzes_answered,quizzes_right,chat_messages,board_items\n",
+    );
+    for p in periods {
+        for s in &p.students {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                field(&p.label),
+                p.from_ms,
+                p.to_ms,
+                p.sessions.len(),
+                field(&s.member.0),
+                field(&s.name),
+                s.on_roster,
+                s.sessions_attended,
+                s.attendance_pct,
+                seconds(s.present_ms),
+                seconds(s.active_ms),
+                seconds(s.hidden_ms),
+                seconds(s.camera_ms),
+                s.average_score.map(|v| v.to_string()).unwrap_or_default(),
+                s.quizzes_answered,
+                s.quizzes_right,
+                s.chat_messages,
+                s.board_items
+            );
+        }
+    }
+    out
+}
+
 // ---- PDF ----
 
 /// A4 landscape, in points.
@@ -120,18 +156,8 @@ fn pdf_text(s: &str) -> Vec<u8> {
 /// Year-month-day hour:minute (UTC) of ms since the Unix epoch.
 pub fn utc(ms: u64) -> String {
     let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
     let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
+    let (y, mo, d) = aula_room::summary::civil_from_days((secs / 86_400) as i64);
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
 }
 
@@ -336,6 +362,135 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
                 y -= ROW;
             }
         }
+    }
+    write_pdf(&pages)
+}
+
+/// Weekly or monthly reports as a PDF: per period, a chart of each session's average
+/// score, then a table of every student with a bar for its attendance share.
+pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
+    let mut pages = vec![Page::default()];
+    let mut y = PAGE_H - MARGIN;
+    let kind = match periods.first().map(|p| p.period) {
+        Some(Period::Month) => "monthly",
+        _ => "weekly",
+    };
+    pages[0].text(
+        MARGIN,
+        y - 18.0,
+        18.0,
+        true,
+        &format!("Aula - {kind} attendance and engagement"),
+    );
+    y -= 40.0;
+    if periods.is_empty() {
+        pages[0].text(MARGIN, y, 10.0, false, "The class has had no session yet.");
+    }
+    let cols = [
+        (MARGIN, "Student"),
+        (230.0, "Sessions"),
+        (290.0, "Attendance"),
+        (360.0, "Present"),
+        (415.0, "Active"),
+        (470.0, "Hidden"),
+        (525.0, "Score"),
+        (570.0, "Quizzes"),
+    ];
+    for p in periods {
+        // A period starts a page unless it fits whole with its chart.
+        let need = 110.0 + ROW * (p.students.len() as f64 + 2.0);
+        if y - need < MARGIN && y < PAGE_H - MARGIN - 40.0 {
+            pages.push(Page::default());
+            y = PAGE_H - MARGIN;
+        }
+        let last = pages.len() - 1;
+        let page = &mut pages[last];
+        let offset = i64::from(p.utc_offset_min) * 60_000;
+        let local = |ms: u64| utc((ms as i64 + offset).max(0) as u64).replace(" UTC", "");
+        page.text(
+            MARGIN,
+            y,
+            13.0,
+            true,
+            &format!(
+                "{} - {} session(s), {} min in all",
+                p.label,
+                p.sessions.len(),
+                min(p.session_ms)
+            ),
+        );
+        y -= ROW;
+        page.text(
+            MARGIN,
+            y,
+            9.0,
+            false,
+            &format!(
+                "{} to {} (UTC{:+}:{:02}); average score per session:",
+                local(p.from_ms),
+                local(p.to_ms),
+                p.utc_offset_min / 60,
+                (p.utc_offset_min % 60).abs()
+            ),
+        );
+        y -= 8.0;
+        // Columns of each session's average score, 0–100 over 60 pt.
+        let base = y - 66.0;
+        for (i, s) in p.sessions.iter().enumerate().take(40) {
+            let x = MARGIN + 10.0 + i as f64 * 18.0;
+            let score = s.average_score.unwrap_or(0);
+            page.rect(
+                x,
+                base,
+                12.0,
+                0.6 * f64::from(score).max(1.0),
+                score_rgb(score),
+            );
+            page.text(x, base - 10.0, 7.0, false, &s.session.to_string());
+        }
+        y = base - 26.0;
+        for (x, t) in cols {
+            page.text(x, y, 9.0, true, t);
+        }
+        page.text(630.0, y, 9.0, true, "(minutes)");
+        y -= ROW;
+        for s in &p.students {
+            if y < MARGIN + ROW {
+                pages.push(Page::default());
+                y = PAGE_H - MARGIN;
+            }
+            let last = pages.len() - 1;
+            let page = &mut pages[last];
+            let name = if s.on_roster {
+                s.name.clone()
+            } else {
+                format!("{} (not on roster)", s.name)
+            };
+            let cells = [
+                name,
+                format!("{}/{}", s.sessions_attended, p.sessions.len()),
+                format!("{}%", s.attendance_pct),
+                min(s.present_ms),
+                min(s.active_ms),
+                min(s.hidden_ms),
+                s.average_score
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                format!("{}/{}", s.quizzes_answered, s.quizzes_right),
+            ];
+            for ((x, _), c) in cols.iter().zip(cells.iter()) {
+                page.text(*x, y, 9.0, false, c);
+            }
+            page.rect(
+                630.0,
+                y - 1.0,
+                1.5 * f64::from(s.attendance_pct).max(1.0),
+                9.0,
+                score_rgb(s.attendance_pct),
+            );
+            y -= ROW;
+        }
+        y -= 20.0;
     }
     write_pdf(&pages)
 }

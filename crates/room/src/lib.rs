@@ -12,6 +12,7 @@ pub mod engagement;
 pub mod geometry;
 mod log;
 mod quiz;
+pub mod summary;
 mod talk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +22,7 @@ use aula_proto::{
     RoomEvent, RoomSettings, RoomSnapshot, Seq, SequencedEvent, TrackId, TrackInfo, TrackKind,
 };
 
-pub use activity::{Activity, Attendance, MOSTLY_HIDDEN, MemberActivity};
+pub use activity::{Activity, Attendance, MOSTLY_HIDDEN, MemberActivity, Session, Totals};
 pub use board::*;
 pub use dedup::CommandDedup;
 pub use log::{EventLog, ResumeError};
@@ -280,27 +281,52 @@ impl Room {
             .collect()
     }
 
-    /// The signals behind each student's engagement score, and the score.
+    /// The sessions of this class so far, oldest first.
+    pub fn sessions(&self) -> &[Session] {
+        self.activity.sessions()
+    }
+
+    /// The signals behind each student's engagement score in the current (last) session,
+    /// and the score.
     pub fn engagement(&self, now_ms: u64) -> Vec<(MemberId, engagement::Signals, u8)> {
-        let class_ms = self
-            .activity
-            .started_at_ms
-            .map_or(0, |s| now_ms.saturating_sub(s));
+        let last = self.activity.sessions().len().saturating_sub(1);
+        self.session_engagement(last, now_ms)
+            .into_iter()
+            .map(|(id, _, _, s, score)| (id, s, score))
+            .collect()
+    }
+
+    /// Each student present in a session, with its attendance and activity there, the
+    /// signals behind its engagement score and the score.
+    fn session_engagement(
+        &self,
+        session: usize,
+        now_ms: u64,
+    ) -> Vec<(MemberId, Attendance, Totals, engagement::Signals, u8)> {
+        let Some(span) = self.activity.sessions().get(session) else {
+            return Vec::new();
+        };
+        let (from, to) = (span.started_at_ms, span.end_or(now_ms));
+        let quizzes: Vec<&quiz::Quiz> = self
+            .quizzes
+            .iter()
+            .filter(|q| (from..=to).contains(&q.info.started_at_ms))
+            .collect();
         self.activity
             .members()
             .filter(|(_, m)| m.role == Some(Role::Student))
-            .map(|(id, m)| {
-                let a = m.attendance(id, now_ms);
+            .filter_map(|(id, _)| {
+                let (a, t) = self.activity.in_session(id, session, now_ms)?;
                 let mut s = engagement::Signals {
-                    class_ms,
+                    class_ms: to - from,
                     active_ms: a.active_ms,
                     camera_ms: a.camera_ms,
                     present_ms: a.present_ms,
-                    chat_messages: m.chat_messages,
-                    board_items: m.board_items,
+                    chat_messages: t.chat_messages,
+                    board_items: t.board_items,
                     ..Default::default()
                 };
-                for q in self.quizzes.iter() {
+                for q in &quizzes {
                     // Polls ask for an opinion: they count as asked and answered, never right.
                     s.quizzes_asked += 1;
                     if let Some(r) = q.answers.iter().find(|r| r.member.as_ref() == Some(id)) {
@@ -313,29 +339,38 @@ impl Room {
                     }
                 }
                 let score = engagement::score(&s);
-                (id.clone(), s, score)
+                Some((id.clone(), a, t, s, score))
             })
             .collect()
     }
 
-    /// Attendance, engagement and quizzes of this session so far, as a teacher reads them.
+    /// Attendance, engagement and quizzes of the current (last) session, as a teacher
+    /// reads them.
     pub fn report(&self, now_ms: u64) -> aula_proto::ClassReport {
-        let attendance: BTreeMap<MemberId, Attendance> = self
-            .attendance(now_ms)
-            .into_iter()
-            .map(|a| (a.member.clone(), a))
-            .collect();
+        let last = self.activity.sessions().len().saturating_sub(1);
+        self.session_report(last, now_ms)
+    }
+
+    /// Every session's report, oldest first.
+    pub fn session_reports(&self, now_ms: u64) -> Vec<aula_proto::ClassReport> {
+        (0..self.activity.sessions().len())
+            .map(|i| self.session_report(i, now_ms))
+            .collect()
+    }
+
+    /// One session's report (0-based); an empty report past the last session.
+    pub fn session_report(&self, session: usize, now_ms: u64) -> aula_proto::ClassReport {
+        let span = self.activity.sessions().get(session);
+        let window = span.map(|s| (s.started_at_ms, s.end_or(now_ms)));
         let mut students: Vec<aula_proto::StudentReport> = self
-            .engagement(now_ms)
+            .session_engagement(session, now_ms)
             .into_iter()
-            .filter_map(|(id, s, score)| {
-                let a = attendance.get(&id)?;
-                let m = self.activity.member(&id)?;
+            .map(|(_, a, t, s, score)| {
                 let p = engagement::parts(&s);
-                Some(aula_proto::StudentReport {
-                    attendance: a.clone(),
-                    chat_messages: m.chat_messages,
-                    board_items: m.board_items,
+                aula_proto::StudentReport {
+                    attendance: a,
+                    chat_messages: t.chat_messages,
+                    board_items: t.board_items,
                     quizzes_answered: s.quizzes_answered,
                     quizzes_right: s.quizzes_right,
                     score,
@@ -346,7 +381,7 @@ impl Room {
                         chat: p.chat,
                         board: p.board,
                     },
-                })
+                }
             })
             .collect();
         students.sort_by(|a, b| {
@@ -356,11 +391,17 @@ impl Room {
         aula_proto::ClassReport {
             class_id: self.class_id.clone(),
             generated_at_ms: now_ms,
-            started_at_ms: self.activity.started_at_ms,
+            session: span.map_or(0, |_| session as u32 + 1),
+            sessions: self.activity.sessions().len() as u32,
+            started_at_ms: window.map(|w| w.0),
+            ended_at_ms: span.and_then(|s| s.ended_at_ms),
             students,
             quizzes: self
                 .quizzes
-                .states_for(&MemberId(String::new()), Role::Teacher),
+                .states_for(&MemberId(String::new()), Role::Teacher)
+                .into_iter()
+                .filter(|q| window.is_some_and(|(a, b)| (a..=b).contains(&q.info.started_at_ms)))
+                .collect(),
         }
     }
 
@@ -387,6 +428,22 @@ impl Room {
             }
         }
         self.emit_all(now_ms, events)
+    }
+
+    /// The operator's session gap (how long a class may stand empty and stay one
+    /// session), applied to this room as a settings change.
+    pub fn set_session_gap(&mut self, now_ms: u64, gap_ms: u64) -> Vec<SequencedEvent> {
+        if self.settings.session_gap_ms == gap_ms {
+            return Vec::new();
+        }
+        let event = RoomEvent::SettingsChanged {
+            settings: RoomSettings {
+                session_gap_ms: gap_ms,
+                ..self.settings
+            },
+            by: MemberId(OPERATOR.into()),
+        };
+        self.emit_all(now_ms, [event])
     }
 
     /// Quizzes whose time limit passed close now.

@@ -112,13 +112,30 @@ impl TokenAuthority {
         (self.mint(&claims), exp)
     }
 
+    /// An open class link: anyone with it joins under a name of their choice.
     pub fn invite(&self, class: &str, now_s: u64, ttl_s: u64) -> (String, u64) {
+        self.personal_invite(class, &MemberId(random_id()), "", now_s, ttl_s)
+    }
+}
+
+/// 16 hex digits: unique enough for member and class ids, and valid in an msid.
+impl TokenAuthority {
+    /// A link for one roster student: whoever joins with it is that member, under that
+    /// name, in every session.
+    pub fn personal_invite(
+        &self,
+        class: &str,
+        member: &MemberId,
+        name: &str,
+        now_s: u64,
+        ttl_s: u64,
+    ) -> (String, u64) {
         let exp = now_s + ttl_s;
         let claims = Claims {
-            sub: random_id(),
+            sub: member.0.clone(),
             cls: class.to_owned(),
             role: Role::Student,
-            name: String::new(),
+            name: name.to_owned(),
             knd: TokenKind::Invite,
             exp,
             iat: now_s,
@@ -127,7 +144,13 @@ impl TokenAuthority {
     }
 }
 
-/// 16 hex digits: unique enough for member and class ids, and valid in an msid.
+impl Claims {
+    /// An open class link carries no name; a roster student's personal link does.
+    pub fn is_personal(&self) -> bool {
+        self.knd == TokenKind::Invite && !self.name.is_empty()
+    }
+}
+
 pub fn random_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }

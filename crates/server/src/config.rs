@@ -60,6 +60,17 @@ pub struct Cli {
     /// turns it off in every class of this server.
     #[arg(long, env = "AULA_TRACK_TAB_VISIBILITY")]
     pub track_tab_visibility: Option<bool>,
+    /// Seconds a class may stand empty and still be the same session (reports split
+    /// attendance by session).
+    #[arg(long, env = "AULA_SESSION_GAP_SECS")]
+    pub session_gap_secs: Option<u64>,
+    /// Where attendance alerts are mailed from: `smtp://host:port` (plain, for a relay
+    /// on the school's network) or `smtps://user:pass@host` (TLS). Unset: no mail.
+    #[arg(long, env = "AULA_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The alerts' From address.
+    #[arg(long, env = "AULA_MAIL_FROM")]
+    pub mail_from: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -78,6 +89,9 @@ struct FileConfig {
     room_idle_secs: Option<u64>,
     token_ttl_secs: Option<u64>,
     track_tab_visibility: Option<bool>,
+    session_gap_secs: Option<u64>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +110,9 @@ pub struct Config {
     /// Whether tab visibility counts in attendance and engagement.
     pub track_tab_visibility: bool,
     pub token_ttl_secs: u64,
+    pub session_gap_secs: u64,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
 }
 
 impl Config {
@@ -115,6 +132,9 @@ impl Config {
             room_idle_secs: 600,
             track_tab_visibility: true,
             token_ttl_secs: 12 * 3600,
+            session_gap_secs: aula_proto::DEFAULT_SESSION_GAP_MS / 1000,
+            smtp_url: None,
+            mail_from: "Aula <aula@localhost>".into(),
         }
     }
 
@@ -171,6 +191,12 @@ impl Config {
                 .track_tab_visibility
                 .or(file.track_tab_visibility)
                 .unwrap_or(d.track_tab_visibility),
+            session_gap_secs: cli
+                .session_gap_secs
+                .or(file.session_gap_secs)
+                .unwrap_or(d.session_gap_secs),
+            smtp_url: cli.smtp_url.or(file.smtp_url),
+            mail_from: cli.mail_from.or(file.mail_from).unwrap_or(d.mail_from),
         };
         anyhow::ensure!(
             cfg.rate_per_sec > 0.0 && cfg.rate_per_sec.is_finite(),

@@ -40,6 +40,19 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(crate::assets::fetch),
         )
         .route("/api/classes/{id}/report", get(crate::report::get))
+        .route(
+            "/api/classes/{id}/roster",
+            get(crate::roster::list).post(crate::roster::add),
+        )
+        .route(
+            "/api/classes/{id}/roster/{member}",
+            axum::routing::delete(crate::roster::remove),
+        )
+        .route(
+            "/api/classes/{id}/alerts",
+            get(crate::roster::get_alerts).put(crate::roster::put_alerts),
+        )
+        .route("/api/mail", get(mail_log))
         .route("/api/sfu/peers", get(sfu_peers))
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
@@ -68,7 +81,7 @@ pub fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiF
     ApiFailure(status, code, msg.into())
 }
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
+pub fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
     b.map(|Json(v)| v).map_err(|e| {
         let text = e.body_text();
         // axum reports an over-limit body as a generic buffering failure.
@@ -90,6 +103,18 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
+}
+
+/// Checks that the request carries the operator key.
+fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    if bearer(headers) != Some(state.operator_key.as_str()) {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "the operator key is missing or wrong",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that the request carries a join token of this class's teacher.
@@ -120,7 +145,7 @@ pub fn teacher_of(
     Ok(())
 }
 
-fn storage_failure(e: impl std::fmt::Display) -> ApiFailure {
+pub fn storage_failure(e: impl std::fmt::Display) -> ApiFailure {
     tracing::error!("storage: {e}");
     fail(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -135,13 +160,7 @@ async fn create_class(
     headers: HeaderMap,
     b: Result<Json<CreateClass>, JsonRejection>,
 ) -> Result<Json<ClassCreated>, ApiFailure> {
-    if bearer(&headers) != Some(state.operator_key.as_str()) {
-        return Err(fail(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken,
-            "the operator key is missing or wrong",
-        ));
-    }
+    operator(&state, &headers)?;
     let req = body(b)?;
     let title = req.title.trim();
     if title.is_empty() || title.chars().count() > 200 {
@@ -198,7 +217,14 @@ async fn join(
         .tokens
         .verify(&req.invite, TokenKind::Invite, now_s)
         .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
-    let name = clean_display_name(&req.name).ok_or_else(|| {
+    // A roster student's personal link names it; an open link takes the name typed.
+    let personal = invite.is_personal();
+    let name = if personal {
+        Some(invite.name.clone())
+    } else {
+        clean_display_name(&req.name)
+    }
+    .ok_or_else(|| {
         fail(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
@@ -217,7 +243,24 @@ async fn join(
             "this class no longer exists",
         ));
     }
-    let member = MemberId(random_id());
+    let member = if personal {
+        let on_roster = state
+            .storage
+            .roster(&invite.cls)
+            .map_err(storage_failure)?
+            .into_iter()
+            .any(|e| e.member_id == invite.sub);
+        if !on_roster {
+            return Err(fail(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "this personal link was withdrawn: ask your teacher for the class link",
+            ));
+        }
+        MemberId(invite.sub.clone())
+    } else {
+        MemberId(random_id())
+    };
     let (token, exp) = state.tokens.join_token(
         &invite.cls,
         &member,
@@ -252,13 +295,7 @@ async fn sfu_peers(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<PeerView>>, ApiFailure> {
-    if bearer(&headers) != Some(state.operator_key.as_str()) {
-        return Err(fail(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken,
-            "the operator key is missing or wrong",
-        ));
-    }
+    operator(&state, &headers)?;
     let mut peers: Vec<PeerView> = state
         .sfu
         .peer_states()
@@ -277,6 +314,16 @@ async fn sfu_peers(
         .collect();
     peers.sort_by_key(|p| p.peer);
     Ok(Json(peers))
+}
+
+/// The attendance-alert mail queue, for operators: what was sent, what waits, what
+/// failed and why. Operator key required.
+async fn mail_log(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::storage::QueuedMail>>, ApiFailure> {
+    operator(&state, &headers)?;
+    Ok(Json(state.storage.mail_log().map_err(storage_failure)?))
 }
 
 async fn ws(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Response {

@@ -10,10 +10,12 @@ pub mod config;
 mod conn;
 mod http;
 mod hub;
+mod mail;
 mod metrics;
 pub mod rate;
 mod report;
 mod room_actor;
+mod roster;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -45,6 +47,8 @@ pub struct AppState {
     /// Turns true when the server stops: every connection closes with `shutting_down`
     /// (upgraded WebSockets outlive axum's graceful shutdown otherwise).
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Wakes the alert mailer when a room queues a mail.
+    mail_wake: tokio::sync::Notify,
 }
 
 /// What a started server tells its caller.
@@ -149,7 +153,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         hub: Hub::default(),
         metrics: ServerMetrics::default(),
         shutdown,
+        mail_wake: tokio::sync::Notify::new(),
     });
+    mail::spawn(state.clone()).context("starting the alert mailer")?;
 
     let class = match state.storage.latest_class().context("reading classes")? {
         Some(c) => state.class_links(&c),

@@ -1,10 +1,13 @@
-//! `GET /api/classes/{id}/report`: attendance, engagement and quiz answers of the class's
-//! session so far, as JSON, CSV or PDF. Computed by the class's room from its event log.
+//! `GET /api/classes/{id}/report`: attendance, engagement and quiz answers of one of the
+//! class's sessions (the latest by default), or of every session gathered by week or
+//! month, as JSON, CSV or PDF. Computed by the class's room from its event log.
 
 use std::sync::Arc;
 
-use aula_proto::ErrorCode;
-use aula_report::{csv, pdf};
+use aula_proto::{ErrorCode, MemberId, Period};
+use aula_report::{csv, pdf, summary_csv, summary_pdf};
+use aula_room::Room;
+use aula_room::summary::by_period;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,13 +15,23 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use crate::AppState;
-use crate::http::{ApiFailure, fail, teacher_of};
+use crate::http::{ApiFailure, fail, storage_failure, teacher_of};
 use crate::room_actor::RoomMsg;
+use crate::{AppState, now_ms};
 
 #[derive(Deserialize, Default)]
 pub struct ReportQuery {
     format: Option<String>,
+    /// Which session, from 1; the latest when absent.
+    session: Option<u32>,
+    /// `week` or `month`: every session gathered by calendar period instead.
+    period: Option<String>,
+    /// The reader's offset from UTC in minutes, for where weeks and months begin.
+    utc_offset_min: Option<i32>,
+}
+
+fn bad(msg: &str) -> ApiFailure {
+    fail(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, msg)
 }
 
 pub async fn get(
@@ -28,6 +41,25 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
     teacher_of(&state, &headers, &class_id, "read its report")?;
+    let format = match q.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("pdf") => Format::Pdf,
+        Some(_) => return Err(bad("format is json, csv or pdf")),
+    };
+    let period = match q.period.as_deref() {
+        None => None,
+        Some("week") => Some(Period::Week),
+        Some("month") => Some(Period::Month),
+        Some(_) => return Err(bad("period is week or month")),
+    };
+    let offset = q.utc_offset_min.unwrap_or(0);
+    if !(-14 * 60..=14 * 60).contains(&offset) {
+        return Err(bad("utc_offset_min is -840 to 840"));
+    }
+    if period.is_some() && q.session.is_some() {
+        return Err(bad("ask for a session or a period, not both"));
+    }
     let unavailable = || {
         fail(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -39,40 +71,75 @@ pub async fn get(
     state
         .hub
         .room(&state, &class_id)
-        .send(RoomMsg::Report { reply: tx })
+        .send(RoomMsg::Reports { reply: tx })
         .await
         .map_err(|_| unavailable())?;
-    let report = rx.await.map_err(|_| unavailable())?;
-    Ok(match q.format.as_deref() {
-        None | Some("json") => Json(report).into_response(),
-        Some("csv") => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"aula-report.csv\"",
-                ),
-            ],
-            csv(&report),
-        )
-            .into_response(),
-        Some("pdf") => (
-            [
-                (header::CONTENT_TYPE, "application/pdf"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"aula-report.pdf\"",
-                ),
-            ],
-            pdf(&report),
-        )
-            .into_response(),
-        Some(_) => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                "format is json, csv or pdf",
-            ));
+    let mut reports = rx.await.map_err(|_| unavailable())?;
+    if let Some(period) = period {
+        let roster: Vec<(MemberId, String)> = state
+            .storage
+            .roster(&class_id)
+            .map_err(storage_failure)?
+            .into_iter()
+            .map(|e| (MemberId(e.member_id), e.name))
+            .collect();
+        let periods = by_period(&reports, &roster, period, offset, now_ms());
+        let name = match period {
+            Period::Week => "aula-weekly",
+            Period::Month => "aula-monthly",
+        };
+        return Ok(match format {
+            Format::Json => Json(periods).into_response(),
+            Format::Csv => file(name, Format::Csv, summary_csv(&periods).into_bytes()),
+            Format::Pdf => file(name, Format::Pdf, summary_pdf(&periods)),
+        });
+    }
+    let report = match q.session {
+        None => reports.pop(),
+        Some(n) => {
+            let i = (n as usize).checked_sub(1).filter(|&i| i < reports.len());
+            i.map(|i| reports.swap_remove(i))
         }
+    };
+    let Some(report) = report.or_else(|| {
+        q.session
+            .is_none()
+            .then(|| Room::new(class_id.clone()).report(now_ms()))
+    }) else {
+        return Err(fail(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "the class has no such session",
+        ));
+    };
+    Ok(match format {
+        Format::Json => Json(report).into_response(),
+        Format::Csv => file("aula-report", Format::Csv, csv(&report).into_bytes()),
+        Format::Pdf => file("aula-report", Format::Pdf, pdf(&report)),
     })
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Json,
+    Csv,
+    Pdf,
+}
+
+fn file(name: &str, format: Format, bytes: Vec<u8>) -> Response {
+    let (mime, ext) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Pdf | Format::Json => ("application/pdf", "pdf"),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.{ext}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
 }

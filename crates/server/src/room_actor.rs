@@ -45,8 +45,9 @@ pub enum RoomMsg {
     Sfu(SfuEvent),
     Tick,
     /// Attendance, engagement and quizzes so far, for the report API.
-    Report {
-        reply: oneshot::Sender<aula_proto::ClassReport>,
+    /// Every session's report, oldest first.
+    Reports {
+        reply: oneshot::Sender<Vec<aula_proto::ClassReport>>,
     },
 }
 
@@ -70,6 +71,8 @@ pub struct RoomActor {
     actor_id: u64,
     /// Since when nobody is connected; the actor unloads after `room_idle_secs`.
     idle_since: Option<u64>,
+    /// The closed session (start, end) attendance alerts were last checked for.
+    alerts_checked: Option<(u64, u64)>,
 }
 
 pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sender<RoomMsg> {
@@ -100,15 +103,20 @@ pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sen
             session: None,
             actor_id,
             idle_since: Some(now_ms()),
+            alerts_checked: None,
         };
         // The operator's choice about tab visibility, for new and restored rooms alike.
         let tracking = actor.state.cfg.track_tab_visibility;
         actor.room.set_tab_tracking(now_ms(), tracking);
+        let gap_ms = actor.state.cfg.session_gap_secs.saturating_mul(1000);
+        actor.room.set_session_gap(now_ms(), gap_ms);
         // Events that restoring (or the operator's settings) added go to storage too, so
         // the log stays whole.
         if let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
             actor.persist(&added);
         }
+        // Restoring closes a session the server stopped in the middle of.
+        actor.check_attendance();
         actor.run(rx).await;
     });
     tx
@@ -132,8 +140,8 @@ impl RoomActor {
                 RoomMsg::Client { conn, msg } => self.on_client(conn, msg).await,
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
-                RoomMsg::Report { reply } => {
-                    let _ = reply.send(self.room.report(now_ms()));
+                RoomMsg::Reports { reply } => {
+                    let _ = reply.send(self.room.session_reports(now_ms()));
                 }
                 RoomMsg::Tick => {
                     let now = now_ms();
@@ -257,7 +265,7 @@ impl RoomActor {
                 }
             }
             None => {
-                let snapshot = Some(self.room.snapshot_for(&me, role));
+                let snapshot = Some(Box::new(self.room.snapshot_for(&me, role)));
                 self.send(
                     conn,
                     &ServerMsg::Welcome {
@@ -488,6 +496,87 @@ impl RoomActor {
         self.persist(&events);
         self.fan_out(&events, except);
         self.effects(&events).await;
+        self.check_attendance();
+    }
+
+    /// When a session has just closed, measures each roster student's attendance across
+    /// the class's sessions against the class's threshold and queues a mail for each who
+    /// has just fallen below it. Storage decides "just" (once per fall), so running this
+    /// again for the same session, or after a restart, mails no one twice.
+    fn check_attendance(&mut self) {
+        let Some(last) = self.room.sessions().last() else {
+            return;
+        };
+        let Some(ended) = last.ended_at_ms else {
+            return;
+        };
+        let this = (last.started_at_ms, ended);
+        if self.alerts_checked == Some(this) {
+            return;
+        }
+        self.alerts_checked = Some(this);
+        if let Err(e) = self.queue_alerts(this.0) {
+            self.state.metrics.storage_errors.fetch_add(1, Relaxed);
+            tracing::error!(
+                class = self.room.class_id(),
+                "checking attendance alerts: {e}"
+            );
+        }
+    }
+
+    fn queue_alerts(&self, session_start: u64) -> Result<(), crate::storage::StorageError> {
+        let storage = &self.state.storage;
+        let class_id = self.room.class_id();
+        let Some(threshold) = storage.attendance_threshold(class_id)? else {
+            return Ok(());
+        };
+        let roster = storage.roster(class_id)?;
+        if roster.is_empty() {
+            return Ok(());
+        }
+        let title = storage
+            .class(class_id)?
+            .map_or_else(|| class_id.to_owned(), |c| c.title);
+        let now = now_ms();
+        let reports: Vec<_> = self
+            .room
+            .session_reports(now)
+            .into_iter()
+            .filter(|r| r.ended_at_ms.is_some())
+            .collect();
+        let ids: Vec<MemberId> = roster
+            .iter()
+            .map(|e| MemberId(e.member_id.clone()))
+            .collect();
+        let rates = aula_room::summary::attendance_rates(&reports, &ids, now);
+        let standings: Vec<crate::storage::AlertStanding> = roster
+            .iter()
+            .map(|e| {
+                let rate = rates.get(&MemberId(e.member_id.clone())).copied().unwrap_or(1.0);
+                let pct = (rate * 100.0).round() as u32;
+                let below = rate * 100.0 < f64::from(threshold);
+                crate::storage::AlertStanding {
+                    member_id: e.member_id.clone(),
+                    below,
+                    mail: e.email.clone().map(|to| {
+                        (
+                            to,
+                            format!("Attendance alert: {} in {title}", e.name),
+                            format!(
+                                "{} has attended {pct}% of the time of the {} session(s) of \"{title}\" so far, below the class's threshold of {threshold}%.\n\nThis message was sent once by Aula when the attendance fell below the threshold; you will hear again only if it rises above and falls below again.\n",
+                                e.name,
+                                reports.len()
+                            ),
+                        )
+                    }),
+                    key: format!("attendance/{class_id}/{}/{session_start}", e.member_id),
+                }
+            })
+            .collect();
+        if storage.queue_attendance_alerts(class_id, &standings, now)? > 0 {
+            self.state.mail_wake.notify_one();
+        }
+        Ok(())
     }
 
     fn persist(&self, events: &[SequencedEvent]) {

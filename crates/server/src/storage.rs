@@ -41,10 +41,72 @@ pub trait Storage: Send + Sync + 'static {
     fn end_session(&self, session_id: i64, at_ms: u64) -> Result<(), StorageError>;
     fn meta(&self, key: &str) -> Result<Option<String>, StorageError>;
     fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError>;
+    /// Adds or renames roster entries (by member id).
+    fn put_roster(&self, class_id: &str, entries: &[RosterEntry]) -> Result<(), StorageError>;
+    fn roster(&self, class_id: &str) -> Result<Vec<RosterEntry>, StorageError>;
+    /// Whether the entry existed.
+    fn remove_roster(&self, class_id: &str, member: &str) -> Result<bool, StorageError>;
+    fn set_attendance_threshold(&self, class_id: &str, pct: Option<u8>)
+    -> Result<(), StorageError>;
+    fn attendance_threshold(&self, class_id: &str) -> Result<Option<u8>, StorageError>;
+    /// Records where each student stands against the threshold and queues a mail for
+    /// each who has just fallen below it, all in one transaction. A student already
+    /// below gets no second mail until it has been above again. Returns how many mails
+    /// were queued.
+    fn queue_attendance_alerts(
+        &self,
+        class_id: &str,
+        standings: &[AlertStanding],
+        now_ms: u64,
+    ) -> Result<usize, StorageError>;
+    /// Mails due for a (re)try, oldest first.
+    fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<QueuedMail>, StorageError>;
+    fn mail_sent(&self, id: i64, now_ms: u64) -> Result<(), StorageError>;
+    /// A failed try: retried at `retry_at_ms`, or given up when that is `None`.
+    fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at_ms: Option<u64>,
+    ) -> Result<(), StorageError>;
+    fn mail_log(&self) -> Result<Vec<QueuedMail>, StorageError>;
+}
+
+/// A student expected in a class, with an address for attendance alerts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RosterEntry {
+    pub member_id: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// A roster student's attendance as of a session's end, for the alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertStanding {
+    pub member_id: String,
+    pub below: bool,
+    /// The mail to queue if it has just fallen below: (to, subject, body).
+    pub mail: Option<(String, String, String)>,
+    /// Names the alert (class, student, session) so retries and replays queue it once.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub key: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: u32,
+    pub sent_at_ms: Option<u64>,
+    pub failed: bool,
+    pub last_error: Option<String>,
 }
 
 /// Forward-only migrations; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE classes (
     id TEXT PRIMARY KEY,
@@ -72,7 +134,41 @@ CREATE TABLE events (
     body TEXT NOT NULL,
     PRIMARY KEY (class_id, seq)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+CREATE TABLE roster (
+    class_id TEXT NOT NULL REFERENCES classes(id),
+    member_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    email TEXT,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE TABLE attendance_alerts (
+    class_id TEXT PRIMARY KEY REFERENCES classes(id),
+    threshold_pct INTEGER
+);
+CREATE TABLE alert_standing (
+    class_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    below INTEGER NOT NULL,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE TABLE mail_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    to_addr TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    queued_at_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_ms INTEGER NOT NULL,
+    sent_at_ms INTEGER,
+    failed INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX mail_due ON mail_outbox (next_try_ms) WHERE sent_at_ms IS NULL AND failed = 0;
+"#,
+];
 
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
@@ -272,6 +368,178 @@ impl Storage for SqliteStorage {
                 params![key, value],
             )?;
             Ok(())
+        })
+    }
+
+    fn put_roster(&self, class_id: &str, entries: &[RosterEntry]) -> Result<(), StorageError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            for e in entries {
+                tx.execute(
+                    "INSERT INTO roster (class_id, member_id, name, email) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (class_id, member_id) DO UPDATE SET name = excluded.name, email = excluded.email",
+                    params![class_id, e.member_id, e.name, e.email],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn roster(&self, class_id: &str) -> Result<Vec<RosterEntry>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT member_id, name, email FROM roster WHERE class_id = ?1 ORDER BY name, member_id",
+            )?;
+            let rows = stmt.query_map([class_id], |r| {
+                Ok(RosterEntry {
+                    member_id: r.get(0)?,
+                    name: r.get(1)?,
+                    email: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn remove_roster(&self, class_id: &str, member: &str) -> Result<bool, StorageError> {
+        self.with(|db| {
+            Ok(db.execute(
+                "DELETE FROM roster WHERE class_id = ?1 AND member_id = ?2",
+                params![class_id, member],
+            )? > 0)
+        })
+    }
+
+    fn set_attendance_threshold(
+        &self,
+        class_id: &str,
+        pct: Option<u8>,
+    ) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO attendance_alerts (class_id, threshold_pct) VALUES (?1, ?2)
+                 ON CONFLICT (class_id) DO UPDATE SET threshold_pct = excluded.threshold_pct",
+                params![class_id, pct],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn attendance_threshold(&self, class_id: &str) -> Result<Option<u8>, StorageError> {
+        self.with(|db| {
+            Ok(db
+                .query_row(
+                    "SELECT threshold_pct FROM attendance_alerts WHERE class_id = ?1",
+                    [class_id],
+                    |r| r.get::<_, Option<u8>>(0),
+                )
+                .optional()?
+                .flatten())
+        })
+    }
+
+    fn queue_attendance_alerts(
+        &self,
+        class_id: &str,
+        standings: &[AlertStanding],
+        now_ms: u64,
+    ) -> Result<usize, StorageError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            let mut queued = 0;
+            for s in standings {
+                let was_below: bool = tx
+                    .query_row(
+                        "SELECT below FROM alert_standing WHERE class_id = ?1 AND member_id = ?2",
+                        params![class_id, s.member_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false);
+                tx.execute(
+                    "INSERT INTO alert_standing (class_id, member_id, below) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (class_id, member_id) DO UPDATE SET below = excluded.below",
+                    params![class_id, s.member_id, s.below],
+                )?;
+                if s.below
+                    && !was_below
+                    && let Some((to, subject, body)) = &s.mail
+                {
+                    queued += tx.execute(
+                        "INSERT INTO mail_outbox (key, to_addr, subject, body, queued_at_ms, next_try_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (key) DO NOTHING",
+                        params![s.key, to, subject, body, now_ms as i64],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(queued)
+        })
+    }
+
+    fn due_mail(&self, now_ms: u64, limit: usize) -> Result<Vec<QueuedMail>, StorageError> {
+        self.mail_query(
+            "WHERE sent_at_ms IS NULL AND failed = 0 AND next_try_ms <= ?1 ORDER BY id LIMIT ?2",
+            params![now_ms as i64, limit as i64],
+        )
+    }
+
+    fn mail_sent(&self, id: i64, now_ms: u64) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE mail_outbox SET sent_at_ms = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                params![id, now_ms as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at_ms: Option<u64>,
+    ) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?2,
+                 next_try_ms = COALESCE(?3, next_try_ms), failed = (?3 IS NULL) WHERE id = ?1",
+                params![id, error, retry_at_ms.map(|t| t as i64)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn mail_log(&self) -> Result<Vec<QueuedMail>, StorageError> {
+        self.mail_query("ORDER BY id", params![])
+    }
+}
+
+impl SqliteStorage {
+    fn mail_query(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<QueuedMail>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(&format!(
+                "SELECT id, key, to_addr, subject, body, attempts, sent_at_ms, failed, last_error FROM mail_outbox {filter}"
+            ))?;
+            let rows = stmt.query_map(args, |r| {
+                Ok(QueuedMail {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    to: r.get(2)?,
+                    subject: r.get(3)?,
+                    body: r.get(4)?,
+                    attempts: r.get(5)?,
+                    sent_at_ms: r.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+                    failed: r.get(7)?,
+                    last_error: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 }

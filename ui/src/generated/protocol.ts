@@ -185,11 +185,75 @@ active_ms: number, hidden_ms: number, camera_ms: number,
  */
 mostly_hidden: boolean, };
 
-export type ClassReport = { class_id: string, generated_at_ms: number, started_at_ms: number | null, students: Array<StudentReport>, 
+export type ClassReport = { class_id: string, generated_at_ms: number, 
+/**
+ * Which session of the class this is, from 1; 0 before anyone joined.
+ */
+session: number, 
+/**
+ * How many sessions the class has had so far.
+ */
+sessions: number, started_at_ms: number | null, 
+/**
+ * `None` while the session runs.
+ */
+ended_at_ms: number | null, students: Array<StudentReport>, 
 /**
  * Every quiz with every answer (anonymous ones without names).
  */
 quizzes: Array<QuizState>, };
+
+export type Period = "week" | "month";
+
+export type SessionSummary = { 
+/**
+ * Which session of the class, from 1.
+ */
+session: number, started_at_ms: number, ended_at_ms: number | null, length_ms: number, students: number, average_score: number | null, };
+
+export type StudentSummary = { member: MemberId, name: string, on_roster: boolean, sessions_attended: number, 
+/**
+ * Time present over the time the period's sessions ran, in whole percent.
+ */
+attendance_pct: number, present_ms: number, active_ms: number, hidden_ms: number, camera_ms: number, 
+/**
+ * Mean of its session scores, over the sessions it attended.
+ */
+average_score: number | null, quizzes_answered: number, quizzes_right: number, chat_messages: number, board_items: number, };
+
+export type PeriodReport = { class_id: string, period: Period, 
+/**
+ * `2026-W48` or `2026-11`, in the reader's time zone.
+ */
+label: string, from_ms: number, to_ms: number, 
+/**
+ * The time zone's offset from UTC the periods were cut in, in minutes.
+ */
+utc_offset_min: number, 
+/**
+ * Every session's time added up.
+ */
+session_ms: number, sessions: Array<SessionSummary>, students: Array<StudentSummary>, };
+
+export type RosterStudent = { name: string, 
+/**
+ * Where attendance alerts go (the student's or a guardian's address).
+ */
+email: string | null, member_id: MemberId | null, };
+
+export type RosterAdd = { students: Array<RosterStudent>, };
+
+export type RosterMember = { member_id: MemberId, name: string, email: string | null, student_link: string, };
+
+export type AlertSettings = { 
+/**
+ * 1 to 100; `None` turns the alerts off.
+ */
+attendance_threshold_pct: number | null, 
+/**
+ * Whether the server has an SMTP relay to send them through (read only).
+ */
+mail_configured: boolean, };
 
 export type MemberInfo = { id: MemberId, name: string, role: Role, 
 /**
@@ -230,7 +294,12 @@ chat_enabled: boolean,
  * Whether a member's tab visibility is recorded (set by the server's operator).
  * When off, every member counts as in view and students are told so.
  */
-tab_tracking: boolean, };
+tab_tracking: boolean, 
+/**
+ * How long the class may stand empty and still be the same session (set by the
+ * server's operator). Sessions split attendance and reports.
+ */
+session_gap_ms: number, };
 
 export type RoomSnapshot = { class_id: string, seq: Seq, settings: RoomSettings, members: Array<MemberInfo>, waiting: Array<MemberInfo>, tracks: Array<TrackInfo>, board: BoardSnapshot, 
 /**

@@ -5,7 +5,7 @@
 
 import "./teacher.css";
 import { h, clear } from "../ui/dom";
-import { asUiError, type Bridge, tauriBridge } from "./bridge";
+import { asUiError, type Bridge, type ReportPeriod, tauriBridge } from "./bridge";
 import type { CachedClass, Devices, LinkState, LiveInfo, RoomSnapshot, TileFrame } from "./contract";
 import { bannerText, describeEvents, studentTiles } from "./model";
 import { BoardReplica } from "../board/board-state";
@@ -158,12 +158,20 @@ class TeacherApp {
     this.heatmap?.stop();
     const classId = this.live?.class_id ?? "";
     this.heatmap = new Heatmap(() => this.bridge.classReport(classId));
+    const span = h(
+      "select",
+      { "data-testid": "report-period", "aria-label": "Report over" },
+      h("option", { value: "session" }, "This session"),
+      h("option", { value: "week" }, "By week"),
+      h("option", { value: "month" }, "By month"),
+    ) as HTMLSelectElement;
     const exportAs = (format: "csv" | "pdf") =>
-      this.bridge.exportReport(classId, format).then(
+      this.bridge.exportReport(classId, format, span.value as ReportPeriod).then(
         (path) => this.toast(`Report saved: ${path}`),
         (e: unknown) => this.toast(asUiError(e).message),
       );
     this.heatmap.el.append(
+      span,
       h("button", { type: "button", class: "btn btn-small", "data-testid": "report-csv", onclick: () => void exportAs("csv") }, "Export CSV"),
       h("button", { type: "button", class: "btn btn-small", "data-testid": "report-pdf", onclick: () => void exportAs("pdf") }, "Export PDF"),
     );

@@ -20,6 +20,9 @@ import type {
   UiError,
 } from "./contract";
 
+/** What a report covers: the latest session, or every session by week or month. */
+export type ReportPeriod = "session" | "week" | "month";
+
 export interface Bridge {
   appInfo(): Promise<AppInfo>;
   listClasses(): Promise<CachedClass[]>;
@@ -39,8 +42,11 @@ export interface Bridge {
   deleteQuestion(id: string): Promise<void>;
   askQuestion(id: string): Promise<CommandSent>;
   classReport(classId: string): Promise<ClassReport>;
-  /** Writes the report as CSV or PDF under the app's data directory; the file's path. */
-  exportReport(classId: string, format: "csv" | "pdf"): Promise<string>;
+  /**
+   * Writes a report as CSV or PDF under the app's data directory; the file's path. The
+   * latest session's, or every session by week or month in the teacher's time zone.
+   */
+  exportReport(classId: string, format: "csv" | "pdf", period: ReportPeriod): Promise<string>;
   onLinkState(f: (s: LinkState) => void): void;
   /** The whole room: when going live, after each reconnect, and if events fell behind. */
   onRoom(f: (s: RoomSnapshot) => void): void;
@@ -84,7 +90,13 @@ export async function tauriBridge(): Promise<Bridge> {
     deleteQuestion: (id) => invoke("delete_question", { id }),
     askQuestion: (id) => invoke("ask_question", { id }),
     classReport: (classId) => invoke("class_report", { classId }),
-    exportReport: (classId, format) => invoke("export_report", { classId, format }),
+    exportReport: (classId, format, period) =>
+      invoke("export_report", {
+        classId,
+        format,
+        period,
+        utcOffsetMin: -new Date().getTimezoneOffset(),
+      }),
     onLinkState: (f) => on("link-state", f),
     onRoom: (f) => on<{ snapshot: RoomSnapshot }>("room", (p) => f(p.snapshot)),
     onRoomEvent: (f) => on("room-event", f),
