@@ -28,7 +28,7 @@ const emptyBoard = (): RoomSnapshot["board"] => ({
 const base = (): RoomSnapshot => ({
   class_id: "c1",
   seq: 3,
-  settings: { locked: false, waiting_room: false, chat_enabled: true, tab_tracking: true },
+  settings: { locked: false, waiting_room: false, chat_enabled: true, tab_tracking: true, session_gap_ms: 900000 },
   members: [member("t", "teacher")],
   waiting: [],
   tracks: [],
@@ -56,7 +56,7 @@ test("applies a session of events like the server does", () => {
     ev(5, { kind: "track_published", track: { id: "a:0", owner: "a", kind: "microphone", enabled: true } }),
     ev(6, { kind: "track_published", track: { id: "a:1", owner: "a", kind: "camera", enabled: true } }),
     ev(7, { kind: "track_state_changed", track: "a:0", enabled: false, by: "t" }),
-    ev(8, { kind: "settings_changed", settings: { locked: true, waiting_room: true, chat_enabled: true, tab_tracking: true }, by: "t" }),
+    ev(8, { kind: "settings_changed", settings: { locked: true, waiting_room: true, chat_enabled: true, tab_tracking: true, session_gap_ms: 900000 }, by: "t" }),
     ev(9, { kind: "member_waiting", member: member("b") }),
     ev(10, { kind: "waiting_resolved", member: "b", admitted: true }),
     ev(11, { kind: "member_waiting", member: member("c") }),
@@ -64,7 +64,7 @@ test("applies a session of events like the server does", () => {
     ev(13, { kind: "presence_changed", member: "a", connected: false }),
   ]);
   assert.equal(s.seq, 13);
-  assert.deepEqual(s.settings, { locked: true, waiting_room: true, chat_enabled: true, tab_tracking: true });
+  assert.deepEqual(s.settings, { locked: true, waiting_room: true, chat_enabled: true, tab_tracking: true, session_gap_ms: 900000 });
   assert.deepEqual(
     s.members.map((m) => [m.id, m.connected]),
     [

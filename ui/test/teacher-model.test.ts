@@ -18,7 +18,7 @@ const member = (id: string, name: string, role: MemberInfo["role"] = "student"):
 const room = (members: MemberInfo[], tracks: RoomSnapshot["tracks"] = []): RoomSnapshot => ({
   class_id: "c1",
   seq: 1,
-  settings: { locked: false, waiting_room: false, chat_enabled: true, tab_tracking: true },
+  settings: { locked: false, waiting_room: false, chat_enabled: true, tab_tracking: true, session_gap_ms: 900000 },
   members,
   waiting: [],
   tracks,
