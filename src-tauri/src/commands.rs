@@ -415,6 +415,54 @@ pub async fn class_report(
     Ok(api.report(&creds.teacher_token, &class_id).await?)
 }
 
+/// The class's roster, each student with a personal link to send them.
+#[tauri::command]
+pub async fn class_roster(
+    state: State<'_, AppState>,
+    class_id: String,
+) -> Result<Vec<aula_proto::RosterMember>> {
+    let creds = state.cache().credentials(&class_id)?;
+    let api = Api::new(&creds.server_url)?;
+    Ok(api.roster(&creds.teacher_token, &class_id).await?)
+}
+
+/// Puts students on the roster; answers the whole roster.
+#[tauri::command]
+pub async fn add_to_roster(
+    state: State<'_, AppState>,
+    class_id: String,
+    students: Vec<aula_proto::RosterStudent>,
+) -> Result<Vec<aula_proto::RosterMember>> {
+    let creds = state.cache().credentials(&class_id)?;
+    let api = Api::new(&creds.server_url)?;
+    Ok(api
+        .add_to_roster(&creds.teacher_token, &class_id, students)
+        .await?)
+}
+
+/// The class's attendance-alert threshold, and whether its server can mail.
+#[tauri::command]
+pub async fn alert_settings(
+    state: State<'_, AppState>,
+    class_id: String,
+) -> Result<aula_proto::AlertSettings> {
+    let creds = state.cache().credentials(&class_id)?;
+    let api = Api::new(&creds.server_url)?;
+    Ok(api.alerts(&creds.teacher_token, &class_id).await?)
+}
+
+/// Sets the attendance-alert threshold in percent; `None` turns alerts off.
+#[tauri::command]
+pub async fn set_alert_threshold(
+    state: State<'_, AppState>,
+    class_id: String,
+    pct: Option<u8>,
+) -> Result<aula_proto::AlertSettings> {
+    let creds = state.cache().credentials(&class_id)?;
+    let api = Api::new(&creds.server_url)?;
+    Ok(api.set_alerts(&creds.teacher_token, &class_id, pct).await?)
+}
+
 /// Writes a report as CSV or PDF under the app's data directory; answers the file's
 /// path. Without a period it is the latest session's; with `week` or `month`, every
 /// session gathered by period in the teacher's time zone.

@@ -56,6 +56,10 @@ fn main() -> anyhow::Result<()> {
             commands::delete_question,
             commands::ask_question,
             commands::class_report,
+            commands::class_roster,
+            commands::add_to_roster,
+            commands::alert_settings,
+            commands::set_alert_threshold,
             commands::export_report,
         ])
         .run(tauri::generate_context!())

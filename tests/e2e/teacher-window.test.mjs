@@ -164,6 +164,22 @@ test('the teacher window goes live, shows a student playing, and ends the class'
     assert.match(weeklyText, /\d{4}-W\d{2} - 1 session/);
     assert.match(weeklyText, /Ana/);
 
+    // The roster: a student added with an address gets a personal link, and the class
+    // gets an attendance-alert threshold (both kept by the server).
+    await s.exec("document.querySelector('[data-testid=roster]').open = true;");
+    await s.exec(`
+      const t = document.querySelector('[data-testid=roster-input]');
+      t.value = 'Dora Reis, dora@school.test';
+      document.querySelector('[data-testid=roster-add]').click();`);
+    const dora = await eventually(async () => (await state(s)).roster?.students.find((r) => r.name === 'Dora Reis'), { what: 'Dora on the roster' });
+    assert.equal(dora.email, 'dora@school.test');
+    assert.match(dora.student_link, /\?invite=/);
+    await s.exec(`
+      const t = document.querySelector('[data-testid=alert-threshold]');
+      t.value = '75';
+      document.querySelector('[data-testid=alert-save]').click();`);
+    await eventually(async () => (await state(s)).roster?.alerts?.attendance_threshold_pct === 75, { what: 'the alert threshold saved' });
+
     // Two more students, one answering: the heatmap shows three, kept as a picture of
     // the real window under Xvfb (docs/heatmap.png is a copy of it).
     const more = [];
@@ -181,7 +197,10 @@ test('the teacher window goes live, shows a student playing, and ends the class'
       hm.open = true;
       hm.querySelector('[data-testid=heatmap-grid] > *')?.click();
       hm.scrollIntoView();`);
-    await new Promise((r) => setTimeout(r, 500));
+    // Toasts (the saved reports) last 6 s; the picture is of the panel alone.
+    await eventually(() => s.exec("return !document.querySelector('.t-toast');"), { what: 'the toasts gone' });
+    // WebKitGTK repaints the X window on its next frame, not when the DOM changes.
+    await new Promise((r) => setTimeout(r, 1500));
     const heat = path.join(outDir, 'teacher-heatmap.png');
     execFileSync('import', ['-display', xvfb.display, '-window', 'root', heat]);
     assert.ok(statSync(heat).size > 10_000, 'a real screenshot');

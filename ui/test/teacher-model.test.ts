@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import type { MemberInfo, RoomSnapshot, SequencedEvent } from "../src/generated/protocol.js";
-import { bannerText, describeEvents, studentTiles } from "../src/teacher/model.js";
+import { bannerText, describeEvents, parseRoster, studentTiles } from "../src/teacher/model.js";
 
 const member = (id: string, name: string, role: MemberInfo["role"] = "student"): MemberInfo => ({
   id,
@@ -82,4 +82,19 @@ test("history: events read as sentences with the names of who did what", () => {
     "Ana was removed",
     "someone left",
   ]);
+});
+
+test("roster lines: name, name + address in three shapes, blanks skipped, bad addresses reported", () => {
+  const r = parseRoster("Ana Lima, ana@school.test\n\nBen <ben.parent@school.test>\nCleo\t cleo@x.org \nDan\n, nobody@x.org\nEve, eve-at-home\n");
+  assert.deepEqual(
+    r.students.map((s) => [s.name, s.email]),
+    [
+      ["Ana Lima", "ana@school.test"],
+      ["Ben", "ben.parent@school.test"],
+      ["Cleo", "cleo@x.org"],
+      ["Dan", null],
+    ],
+  );
+  assert.deepEqual(r.errors, ["line 6: no name", 'line 7: "eve-at-home" is not an e-mail address']);
+  assert.deepEqual(parseRoster("  \n"), { students: [], errors: [] });
 });

@@ -6,6 +6,8 @@
 //! when asked, Janus's VideoRoom under the same load, and prints the ratio.
 //!
 //! `board`: whiteboard and chat fan-out over WebSockets, up to 10,000 connections.
+//!
+//! `report`: the cost of a term's reports for one class.
 
 mod aula;
 mod board;
@@ -14,6 +16,7 @@ mod encode;
 mod h264;
 mod janus;
 mod procstat;
+mod report;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -39,6 +42,8 @@ enum Cmd {
     Encode(encode::EncodeArgs),
     /// WebSocket fan-out of whiteboard strokes and chat: N rooms × M clients.
     Board(board::BoardArgs),
+    /// A term of one class: rebuilding it from its log, session and weekly reports, CSV/PDF.
+    Report(report::ReportArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -86,6 +91,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         // No runtime: the screen case sets $DISPLAY for xcap while single-threaded.
         Cmd::Encode(args) => encode::run(args),
+        Cmd::Report(args) => report::run(args),
         Cmd::Fanout(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use aula_proto::{ApiError, ClassCreated, CreateClass, InviteCreated, JoinGranted, JoinRequest};
+use aula_proto::{
+    AlertSettings, ApiError, ClassCreated, CreateClass, InviteCreated, JoinGranted, JoinRequest,
+    RosterAdd, RosterMember, RosterStudent,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::ClientError;
@@ -117,20 +120,68 @@ impl Api {
         .await
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(
+    /// The class's roster, each student with a personal link (teacher token).
+    pub async fn roster(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+    ) -> Result<Vec<RosterMember>, ClientError> {
+        self.get(teacher_token, &format!("/api/classes/{class_id}/roster"))
+            .await
+    }
+
+    /// Adds students to the roster; answers the whole roster.
+    pub async fn add_to_roster(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+        students: Vec<RosterStudent>,
+    ) -> Result<Vec<RosterMember>, ClientError> {
+        self.post(
+            &format!("/api/classes/{class_id}/roster"),
+            Some(teacher_token),
+            &RosterAdd { students },
+        )
+        .await
+    }
+
+    pub async fn alerts(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+    ) -> Result<AlertSettings, ClientError> {
+        self.get(teacher_token, &format!("/api/classes/{class_id}/alerts"))
+            .await
+    }
+
+    /// Sets the class's attendance-alert threshold (`None`: off).
+    pub async fn set_alerts(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+        attendance_threshold_pct: Option<u8>,
+    ) -> Result<AlertSettings, ClientError> {
+        let path = format!("/api/classes/{class_id}/alerts");
+        let body = AlertSettings {
+            attendance_threshold_pct,
+            mail_configured: false,
+        };
+        self.call(
+            reqwest::Method::PUT,
+            &path,
+            Some(teacher_token),
+            Some(&body),
+        )
+        .await
+    }
+
+    async fn get<T: DeserializeOwned>(
         &self,
         teacher_token: &str,
         path: &str,
     ) -> Result<T, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .bearer_auth(teacher_token)
-            .send()
+        self.call::<(), T>(reqwest::Method::GET, path, Some(teacher_token), None)
             .await
-            .map_err(|e| unreachable(&self.base, &e))?;
-        Self::answer(path, resp).await
     }
 
     pub async fn healthy(&self) -> Result<(), ClientError> {
@@ -157,8 +208,22 @@ impl Api {
         bearer: Option<&str>,
         body: &B,
     ) -> Result<T, ClientError> {
+        self.call(reqwest::Method::POST, path, bearer, Some(body))
+            .await
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.post(&url).json(body);
+        let mut req = self.http.request(method, &url);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
         }

@@ -13,6 +13,7 @@ import { Whiteboard } from "../board/whiteboard";
 import { applyEvent, fromSnapshot } from "../room-state";
 import { TalkPanel } from "../ui/talk";
 import { QuizPanel } from "../ui/quiz";
+import { RosterPanel } from "./roster";
 import { Heatmap } from "../ui/heatmap";
 import type { RoomCommand } from "../generated/protocol";
 
@@ -53,6 +54,7 @@ class TeacherApp {
   private talk: TalkPanel | null = null;
   private quiz: QuizPanel | null = null;
   private heatmap: Heatmap | null = null;
+  private roster: RosterPanel | null = null;
   private tiles: Record<string, TileState> = {};
   private queued = 0;
   private live: LiveInfo | null = null;
@@ -108,7 +110,8 @@ class TeacherApp {
   state() {
     const engagement = this.heatmap?.last ?? null;
     const snapshot = this.room ? { ...this.room, board: this.board?.toSnapshot() ?? this.room.board } : null;
-    return { screen: this.screen, link: this.link, snapshot, tiles: { ...this.tiles }, engagement };
+    const roster = this.roster ? { students: this.roster.roster, alerts: this.roster.alerts } : null;
+    return { screen: this.screen, link: this.link, snapshot, tiles: { ...this.tiles }, engagement, roster };
   }
 
   /** Board and chat commands go through the shell's outbox: queued while offline. */
@@ -176,6 +179,8 @@ class TeacherApp {
       h("button", { type: "button", class: "btn btn-small", "data-testid": "report-pdf", onclick: () => void exportAs("pdf") }, "Export PDF"),
     );
     this.talk.el.prepend(this.heatmap.el);
+    this.roster = new RosterPanel(this.bridge, classId);
+    this.heatmap.el.after(this.roster.el);
     this.heatmap.start();
     return h("div", { class: "t-class" }, this.whiteboard.el, this.talk.el);
   }

@@ -1,7 +1,7 @@
 // Every call into the Tauri shell, in one place: the UI never invokes by name elsewhere,
 // and unit tests can stand a fake in for this module's interface.
 
-import type { ClassReport } from "../generated/protocol";
+import type { AlertSettings, ClassReport, RosterMember, RosterStudent } from "../generated/protocol";
 import type {
   AppInfo,
   BankQuestion,
@@ -47,6 +47,12 @@ export interface Bridge {
    * latest session's, or every session by week or month in the teacher's time zone.
    */
   exportReport(classId: string, format: "csv" | "pdf", period: ReportPeriod): Promise<string>;
+  /** The class's roster with each student's personal link. */
+  classRoster(classId: string): Promise<RosterMember[]>;
+  addToRoster(classId: string, students: RosterStudent[]): Promise<RosterMember[]>;
+  alertSettings(classId: string): Promise<AlertSettings>;
+  /** Attendance-alert threshold in percent; null turns alerts off. */
+  setAlertThreshold(classId: string, pct: number | null): Promise<AlertSettings>;
   onLinkState(f: (s: LinkState) => void): void;
   /** The whole room: when going live, after each reconnect, and if events fell behind. */
   onRoom(f: (s: RoomSnapshot) => void): void;
@@ -97,6 +103,10 @@ export async function tauriBridge(): Promise<Bridge> {
         period,
         utcOffsetMin: -new Date().getTimezoneOffset(),
       }),
+    classRoster: (classId) => invoke("class_roster", { classId }),
+    addToRoster: (classId, students) => invoke("add_to_roster", { classId, students }),
+    alertSettings: (classId) => invoke("alert_settings", { classId }),
+    setAlertThreshold: (classId, pct) => invoke("set_alert_threshold", { classId, pct }),
     onLinkState: (f) => on("link-state", f),
     onRoom: (f) => on<{ snapshot: RoomSnapshot }>("room", (p) => f(p.snapshot)),
     onRoomEvent: (f) => on("room-event", f),

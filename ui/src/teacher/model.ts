@@ -1,7 +1,7 @@
 // Pure view-model functions of the teacher window, unit-tested without a DOM.
 
 import type { LinkState, RoomSnapshot, SequencedEvent } from "./contract";
-import type { MemberInfo, TrackKind } from "../generated/protocol";
+import type { MemberInfo, RosterStudent, TrackKind } from "../generated/protocol";
 
 export interface TileModel {
   member: MemberInfo;
@@ -103,4 +103,39 @@ export function describeEvents(events: SequencedEvent[]): string[] {
     }
   }
   return lines;
+}
+
+/** Students typed or pasted for the roster, one per line, and the lines that were not. */
+export interface ParsedRoster {
+  students: RosterStudent[];
+  errors: string[];
+}
+
+const EMAIL = /^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/;
+
+/**
+ * One student per line: `Name`, `Name, e-mail`, `Name <e-mail>` or name and e-mail
+ * separated by a tab (a spreadsheet's paste). Blank lines are skipped; a line whose
+ * address is not an address is reported, not guessed. The server checks again.
+ */
+export function parseRoster(text: string): ParsedRoster {
+  const students: RosterStudent[] = [];
+  const errors: string[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line) return;
+    const angle = /^(.*?)\s*<([^<>]*)>$/.exec(line);
+    const cut = line.search(/[\t,;]/);
+    const [name, email]: [string, string] = angle
+      ? [angle[1] ?? "", angle[2] ?? ""]
+      : cut < 0
+        ? [line, ""]
+        : [line.slice(0, cut), line.slice(cut + 1)];
+    const n = name.trim().replace(/^"|"$/g, "");
+    const e = email.trim();
+    if (!n) errors.push(`line ${i + 1}: no name`);
+    else if (e && !EMAIL.test(e)) errors.push(`line ${i + 1}: "${e}" is not an e-mail address`);
+    else students.push({ name: n, email: e || null, member_id: null });
+  });
+  return { students, errors };
 }
