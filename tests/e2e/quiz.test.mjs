@@ -164,6 +164,35 @@ test('the class report exports to CSV and PDF with the right students, times and
   assert.ok(pdfScore('Ana') > pdfScore('Ben'), 'the PDF ranks the scores as the CSV does');
 });
 
+test('a roster student joins from its personal link as itself, and the weekly report counts it', async () => {
+  const teacherToken = new URL(server.ready.teacher_link).searchParams.get('token');
+  const api = (p, init = {}) => fetch(`${server.base}/api/classes/${server.ready.class_id}${p}`, {
+    ...init,
+    headers: { authorization: `Bearer ${teacherToken}`, 'content-type': 'application/json' },
+  });
+  const res = await api('/roster', { method: 'POST', body: JSON.stringify({ students: [{ name: 'Dora Reis', email: 'dora@school.test' }, { name: 'Eli' }] }) });
+  assert.equal(res.status, 200);
+  const roster = await res.json();
+  const dora = roster.find((r) => r.name === 'Dora Reis');
+  // The pre-join screen names her instead of asking.
+  const look = await openClassPage(browser, dora.student_link, { expectPhase: 'prejoin' });
+  await eventually(() => look.evaluate(() => document.body.innerText.includes('Ready to join, Dora Reis?')), { what: 'the personal pre-join heading' });
+  assert.equal(await look.evaluate(() => document.querySelectorAll('input[type=text]').length), 0, 'no name asked');
+  await look.context().close();
+  // Joining (with any name typed) makes her the roster member.
+  const page = await openClassPage(browser, withParams(dora.student_link, { autojoin: '1', name: 'Someone Else' }));
+  const me = await eventually(() => page.evaluate(() => window.aula.state().me), { what: 'Dora in the class' });
+  assert.deepEqual([me.id, me.name], [dora.member_id, 'Dora Reis']);
+  const weeks = await (await api('/report?period=week&utc_offset_min=0')).json();
+  const week = weeks.at(-1);
+  const row = (id) => week.students.find((s) => s.member === id);
+  assert.equal(row(dora.member_id).sessions_attended, 1);
+  assert.ok(row(dora.member_id).on_roster);
+  const eli = roster.find((r) => r.name === 'Eli');
+  assert.deepEqual([row(eli.member_id).sessions_attended, row(eli.member_id).attendance_pct], [0, 0], 'Eli never came');
+  await page.context().close();
+});
+
 /** RFC 4180 CSV: quoted fields, doubled quotes, commas and newlines inside quotes. */
 function parseCsv(text) {
   const rows = [];

@@ -1,6 +1,7 @@
 // The page's flow: pre-join → (invite exchange) → class → end screen, and back for a rejoin.
 
 import { ApiFailure, forgetGrant, joinByInvite, saveGrant, savedGrant } from "./api";
+import { personalName } from "./invite";
 import { Call, type CallEnd } from "./call";
 import { ERROR_TEXT } from "./errors";
 import { LevelMeter, LocalMedia } from "./media";
@@ -97,13 +98,21 @@ export class App {
   private showPrejoin(): void {
     this.appPhase = "prejoin";
     const grant = this.params.invite ? savedGrant(this.params.invite) : null;
-    const askName = !!this.params.invite && !this.token && !grant;
+    // A roster student's personal link already names them.
+    const personal = this.params.invite ? personalName(this.params.invite) : null;
+    const askName = !!this.params.invite && !this.token && !grant && !personal;
     this.prejoin = new PrejoinView({
       local: this.local,
       meter: this.meter,
       askName,
       initialName: this.params.name ?? storedName() ?? "",
-      heading: this.params.token ? "Ready to teach?" : grant ? "Rejoin the class" : "Ready to join?",
+      heading: this.params.token
+        ? "Ready to teach?"
+        : grant
+          ? "Rejoin the class"
+          : personal
+            ? `Ready to join, ${personal}?`
+            : "Ready to join?",
       onJoin: (name) => this.doJoin(name),
     });
     this.root.replaceChildren(this.prejoin.el);
@@ -119,10 +128,11 @@ export class App {
         const invite = this.params.invite;
         let grant = savedGrant(invite);
         if (!grant) {
-          grant = await joinByInvite(invite, name);
+          const personal = personalName(invite);
+          grant = await joinByInvite(invite, personal ?? name);
           saveGrant(invite, grant);
           try {
-            localStorage.setItem(NAME_KEY, name);
+            if (!personal) localStorage.setItem(NAME_KEY, name);
           } catch {
             /* private mode */
           }
