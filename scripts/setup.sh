@@ -15,11 +15,13 @@ packages=(build-essential pkg-config cmake nasm clang libclang-dev nodejs npm
   # ... and its capture backends: cpal (ALSA), xcap (xcb, pipewire, gbm), nokhwa (V4L2 via bindgen).
   libasound2-dev libpipewire-0.3-dev libspa-0.2-dev libxcb1-dev libxcb-randr0-dev libgbm-dev libdbus-1-dev
   # ... and its decoder of students' VP8 video (libvpx).
-  libvpx-dev)
+  libvpx-dev
+  # PDF reports draw names in any script from DejaVu Sans (without it: Latin-1 only).
+  fonts-dejavu-core)
 # Tests drive Chromium, run the teacher window under Xvfb through WebKitWebDriver, and
 # screenshot it; ffmpeg makes the benchmark's test stream; poppler reads exported PDFs back.
 [ $want_test = 1 ] && packages+=(chromium xvfb xauth imagemagick x11-utils xdotool dbus-x11 at-spi2-core
-  webkit2gtk-driver fonts-dejavu-core ffmpeg poppler-utils)
+  webkit2gtk-driver ffmpeg poppler-utils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -415,6 +415,13 @@ pub async fn class_report(
     Ok(api.report(&creds.teacher_token, &class_id).await?)
 }
 
+/// The system's Unicode font for PDF reports, looked up once.
+fn report_fonts() -> Option<&'static aula_report::ReportFonts> {
+    static FONTS: std::sync::OnceLock<Option<aula_report::ReportFonts>> =
+        std::sync::OnceLock::new();
+    FONTS.get_or_init(aula_report::ReportFonts::system).as_ref()
+}
+
 /// The class's roster, each student with a personal link to send them.
 #[tauri::command]
 pub async fn class_roster(
@@ -493,7 +500,7 @@ pub async fn export_report(
             let bytes = if csv {
                 aula_report::csv(&report).into_bytes()
             } else {
-                aula_report::pdf(&report)
+                aula_report::pdf(&report, report_fonts())
             };
             (bytes, "session")
         }
@@ -505,7 +512,7 @@ pub async fn export_report(
             let bytes = if csv {
                 aula_report::summary_csv(&periods).into_bytes()
             } else {
-                aula_report::summary_pdf(&periods)
+                aula_report::summary_pdf(&periods, report_fonts())
             };
             (
                 bytes,

@@ -187,14 +187,24 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         weeks = by_period(&reports, &[], Period::Week, 60, now);
     });
     let last = reports.last().cloned().expect("a session");
+    let fonts = aula_report::ReportFonts::system();
+    println!(
+        "PDF text: {}",
+        if fonts.is_some() {
+            "DejaVu Sans glyphs drawn as Type 3 fonts"
+        } else {
+            "Helvetica (Latin-1)"
+        }
+    );
+    let fonts = fonts.as_ref();
     let mut sizes = (0, 0, 0, 0);
     let csv = median_ms(args.runs, || sizes.0 = aula_report::csv(&last).len());
-    let pdf = median_ms(args.runs, || sizes.1 = aula_report::pdf(&last).len());
+    let pdf = median_ms(args.runs, || sizes.1 = aula_report::pdf(&last, fonts).len());
     let wcsv = median_ms(args.runs, || {
         sizes.2 = aula_report::summary_csv(&weeks).len()
     });
     let wpdf = median_ms(args.runs, || {
-        sizes.3 = aula_report::summary_pdf(&weeks).len()
+        sizes.3 = aula_report::summary_pdf(&weeks, fonts).len()
     });
     println!(
         "rebuild the room from its log: {restore:.1} ms ({:.2} µs/event)",

@@ -4,7 +4,12 @@
 
 use std::fmt::Write;
 
+mod font;
+
 use aula_proto::{ClassReport, Period, PeriodReport, QuestionKind};
+
+use font::Fonts;
+pub use font::{FontError, ReportFonts};
 
 /// A CSV field, quoted when it needs to be. A leading `=`, `+`, `-` or `@` is prefixed
 /// with `'` so a spreadsheet never runs a student's name or answer as a formula.
@@ -136,23 +141,6 @@ const PAGE_H: f64 = 595.0;
 const MARGIN: f64 = 40.0;
 const ROW: f64 = 16.0;
 
-/// Text for a PDF string in WinAnsi (Latin-1 here): other characters become `?`, and
-/// the string's delimiters are escaped.
-fn pdf_text(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        let b = match c as u32 {
-            0x20..=0x7E | 0xA0..=0xFF => c as u32 as u8,
-            _ => b'?',
-        };
-        if matches!(b, b'(' | b')' | b'\\') {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
-    out
-}
-
 /// Year-month-day hour:minute (UTC) of ms since the Unix epoch.
 pub fn utc(ms: u64) -> String {
     let secs = ms / 1000;
@@ -168,12 +156,8 @@ struct Page {
 }
 
 impl Page {
-    fn text(&mut self, x: f64, y: f64, size: f64, bold: bool, s: &str) {
-        let font = if bold { "F2" } else { "F1" };
-        self.ops
-            .extend_from_slice(format!("BT /{font} {size} Tf {x:.1} {y:.1} Td (").as_bytes());
-        self.ops.extend_from_slice(&pdf_text(s));
-        self.ops.extend_from_slice(b") Tj ET\n");
+    fn text(&mut self, fonts: &mut Fonts, x: f64, y: f64, size: f64, bold: bool, s: &str) {
+        self.ops.extend(fonts.show(x, y, size, bold, s));
     }
 
     fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, rgb: (f64, f64, f64)) {
@@ -203,7 +187,8 @@ fn min(ms: u64) -> String {
 
 /// The report as a PDF: a heading, a table of every student with a bar for its score,
 /// then each quiz with its answer counts as bars.
-pub fn pdf(r: &ClassReport) -> Vec<u8> {
+pub fn pdf(r: &ClassReport, fonts: Option<&ReportFonts>) -> Vec<u8> {
+    let mut fonts = Fonts::new(fonts);
     let mut pages = vec![Page::default()];
     let mut y = PAGE_H - MARGIN;
     let page = |pages: &mut Vec<Page>, y: &mut f64, need: f64| {
@@ -216,6 +201,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
 
     let p = &mut pages[0];
     p.text(
+        &mut fonts,
         MARGIN,
         y - 18.0,
         18.0,
@@ -225,6 +211,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
     y -= 36.0;
     let started = r.started_at_ms.map(utc).unwrap_or_else(|| "-".into());
     p.text(
+        &mut fonts,
         MARGIN,
         y,
         10.0,
@@ -247,19 +234,26 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
         (555.0, "Board"),
         (600.0, "Score"),
     ];
-    let header = |p: &mut Page, y: f64| {
+    let header = |p: &mut Page, fonts: &mut Fonts, y: f64| {
         for (x, t) in cols {
-            p.text(x, y, 9.0, true, t);
+            p.text(fonts, x, y, 9.0, true, t);
         }
-        p.text(650.0, y, 9.0, true, "(minutes; quizzes answered/right)");
+        p.text(
+            fonts,
+            650.0,
+            y,
+            9.0,
+            true,
+            "(minutes; quizzes answered/right)",
+        );
     };
-    header(&mut pages[0], y);
+    header(&mut pages[0], &mut fonts, y);
     y -= ROW;
     for s in &r.students {
         page(&mut pages, &mut y, ROW);
         let i = last(&mut pages);
         if y == PAGE_H - MARGIN {
-            header(&mut pages[i], y);
+            header(&mut pages[i], &mut fonts, y);
             y -= ROW;
         }
         let p = &mut pages[i];
@@ -280,7 +274,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
             s.score.to_string(),
         ];
         for ((x, _), c) in cols.iter().zip(cells.iter()) {
-            p.text(*x, y, 9.0, false, c);
+            p.text(&mut fonts, *x, y, 9.0, false, c);
         }
         p.rect(
             650.0,
@@ -293,7 +287,14 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
     }
     if r.students.is_empty() {
         let i = last(&mut pages);
-        pages[i].text(MARGIN, y, 10.0, false, "No student has joined yet.");
+        pages[i].text(
+            &mut fonts,
+            MARGIN,
+            y,
+            10.0,
+            false,
+            "No student has joined yet.",
+        );
         y -= ROW;
     }
     for (n, q) in r.quizzes.iter().enumerate() {
@@ -310,6 +311,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
             QuestionKind::Poll => "poll",
         };
         p.text(
+            &mut fonts,
             MARGIN,
             y,
             11.0,
@@ -334,6 +336,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
         for (k, opt) in q.info.question.options.iter().enumerate() {
             let right = q.info.question.correct.contains(&(k as u8));
             p.text(
+                &mut fonts,
                 MARGIN + 10.0,
                 y,
                 9.0,
@@ -342,7 +345,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
             );
             let w = 300.0 * f64::from(tally[k]) / f64::from(most);
             p.rect(330.0, y - 1.0, w.max(1.0), 9.0, (0.12, 0.53, 0.9));
-            p.text(340.0 + w, y, 9.0, false, &tally[k].to_string());
+            p.text(&mut fonts, 340.0 + w, y, 9.0, false, &tally[k].to_string());
             y -= ROW;
         }
         if q.info.question.kind == QuestionKind::ShortAnswer {
@@ -353,6 +356,7 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
                     None => "not marked",
                 };
                 p.text(
+                    &mut fonts,
                     MARGIN + 10.0,
                     y,
                     9.0,
@@ -363,12 +367,13 @@ pub fn pdf(r: &ClassReport) -> Vec<u8> {
             }
         }
     }
-    write_pdf(&pages)
+    write_pdf(&pages, &fonts)
 }
 
 /// Weekly or monthly reports as a PDF: per period, a chart of each session's average
 /// score, then a table of every student with a bar for its attendance share.
-pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
+pub fn summary_pdf(periods: &[PeriodReport], fonts: Option<&ReportFonts>) -> Vec<u8> {
+    let mut fonts = Fonts::new(fonts);
     let mut pages = vec![Page::default()];
     let mut y = PAGE_H - MARGIN;
     let kind = match periods.first().map(|p| p.period) {
@@ -376,6 +381,7 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
         _ => "weekly",
     };
     pages[0].text(
+        &mut fonts,
         MARGIN,
         y - 18.0,
         18.0,
@@ -384,7 +390,14 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
     );
     y -= 40.0;
     if periods.is_empty() {
-        pages[0].text(MARGIN, y, 10.0, false, "The class has had no session yet.");
+        pages[0].text(
+            &mut fonts,
+            MARGIN,
+            y,
+            10.0,
+            false,
+            "The class has had no session yet.",
+        );
     }
     let cols = [
         (MARGIN, "Student"),
@@ -408,6 +421,7 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
         let offset = i64::from(p.utc_offset_min) * 60_000;
         let local = |ms: u64| utc((ms as i64 + offset).max(0) as u64).replace(" UTC", "");
         page.text(
+            &mut fonts,
             MARGIN,
             y,
             13.0,
@@ -421,6 +435,7 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
         );
         y -= ROW;
         page.text(
+            &mut fonts,
             MARGIN,
             y,
             9.0,
@@ -446,13 +461,20 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
                 0.6 * f64::from(score).max(1.0),
                 score_rgb(score),
             );
-            page.text(x, base - 10.0, 7.0, false, &s.session.to_string());
+            page.text(
+                &mut fonts,
+                x,
+                base - 10.0,
+                7.0,
+                false,
+                &s.session.to_string(),
+            );
         }
         y = base - 26.0;
         for (x, t) in cols {
-            page.text(x, y, 9.0, true, t);
+            page.text(&mut fonts, x, y, 9.0, true, t);
         }
-        page.text(630.0, y, 9.0, true, "(minutes)");
+        page.text(&mut fonts, 630.0, y, 9.0, true, "(minutes)");
         y -= ROW;
         for s in &p.students {
             if y < MARGIN + ROW {
@@ -479,7 +501,7 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
                 format!("{}/{}", s.quizzes_answered, s.quizzes_right),
             ];
             for ((x, _), c) in cols.iter().zip(cells.iter()) {
-                page.text(*x, y, 9.0, false, c);
+                page.text(&mut fonts, *x, y, 9.0, false, c);
             }
             page.rect(
                 630.0,
@@ -492,10 +514,10 @@ pub fn summary_pdf(periods: &[PeriodReport]) -> Vec<u8> {
         }
         y -= 20.0;
     }
-    write_pdf(&pages)
+    write_pdf(&pages, &fonts)
 }
 
-fn write_pdf(pages: &[Page]) -> Vec<u8> {
+fn write_pdf(pages: &[Page], fonts: &Fonts) -> Vec<u8> {
     let mut out: Vec<u8> = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets: Vec<usize> = vec![0];
     let object = |out: &mut Vec<u8>, offsets: &mut Vec<usize>, body: &[u8]| {
@@ -529,12 +551,15 @@ fn write_pdf(pages: &[Page]) -> Vec<u8> {
         &mut offsets,
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>",
     );
+    // The embedded fonts' objects come after the pages.
+    let first_font = 5 + 2 * pages.len();
+    let resources = fonts.resources(first_font);
     for (i, p) in pages.iter().enumerate() {
         object(
             &mut out,
             &mut offsets,
             format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {} 0 R >>",
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] /Resources << /Font << {resources} >> >> /Contents {} 0 R >>",
                 6 + 2 * i
             )
             .as_bytes(),
@@ -542,6 +567,9 @@ fn write_pdf(pages: &[Page]) -> Vec<u8> {
         let mut body = format!("<< /Length {} >>\nstream\n", p.ops.len()).into_bytes();
         body.extend_from_slice(&p.ops);
         body.extend_from_slice(b"endstream");
+        object(&mut out, &mut offsets, &body);
+    }
+    for body in fonts.objects(first_font) {
         object(&mut out, &mut offsets, &body);
     }
     let xref = out.len();
@@ -580,7 +608,7 @@ mod tests {
 
     #[test]
     fn pdf_text_escapes_and_replaces() {
-        assert_eq!(pdf_text("a(b)\\c"), b"a\\(b\\)\\\\c".to_vec());
-        assert_eq!(pdf_text("Zoë 李"), vec![b'Z', b'o', 0xEB, b' ', b'?']);
+        assert_eq!(font::latin1("a(b)\\c"), b"a\\(b\\)\\\\c".to_vec());
+        assert_eq!(font::latin1("Zoë 李"), vec![b'Z', b'o', 0xEB, b' ', b'?']);
     }
 }

@@ -49,6 +49,8 @@ pub struct AppState {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Wakes the alert mailer when a room queues a mail.
     mail_wake: tokio::sync::Notify,
+    /// A Unicode font for PDF reports; without one they are Latin-1 only.
+    report_fonts: Option<aula_report::ReportFonts>,
 }
 
 /// What a started server tells its caller.
@@ -154,6 +156,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         metrics: ServerMetrics::default(),
         shutdown,
         mail_wake: tokio::sync::Notify::new(),
+        report_fonts: report_fonts(),
     });
     mail::spawn(state.clone()).context("starting the alert mailer")?;
 
@@ -215,6 +218,16 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shutdown: Some(tx),
         task,
     })
+}
+
+fn report_fonts() -> Option<aula_report::ReportFonts> {
+    let fonts = aula_report::ReportFonts::system();
+    if fonts.is_none() {
+        tracing::warn!(
+            "no DejaVu Sans font (Debian: fonts-dejavu-core): PDF reports show Latin-1 only"
+        );
+    }
+    fonts
 }
 
 /// A random secret made once and kept, so links survive restarts.

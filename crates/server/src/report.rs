@@ -91,7 +91,11 @@ pub async fn get(
         return Ok(match format {
             Format::Json => Json(periods).into_response(),
             Format::Csv => file(name, Format::Csv, summary_csv(&periods).into_bytes()),
-            Format::Pdf => file(name, Format::Pdf, summary_pdf(&periods)),
+            Format::Pdf => file(
+                name,
+                Format::Pdf,
+                summary_pdf(&periods, state.report_fonts.as_ref()),
+            ),
         });
     }
     let report = match q.session {
@@ -115,7 +119,11 @@ pub async fn get(
     Ok(match format {
         Format::Json => Json(report).into_response(),
         Format::Csv => file("aula-report", Format::Csv, csv(&report).into_bytes()),
-        Format::Pdf => file("aula-report", Format::Pdf, pdf(&report)),
+        Format::Pdf => file(
+            "aula-report",
+            Format::Pdf,
+            pdf(&report, state.report_fonts.as_ref()),
+        ),
     })
 }
 
