@@ -47,7 +47,8 @@ impl Lcg {
 }
 
 fn build(args: &ReportArgs) -> (Room, u64) {
-    let mut room = Room::new("bench");
+    // The whole log stays in memory so the bench can replay it.
+    let mut room = Room::with_capacity("bench", usize::MAX);
     let mut rng = Lcg(7);
     let mut n = 0u64;
     let mut cmd = |room: &mut Room, now: u64, who: &MemberId, c: RoomCommand| {

@@ -564,10 +564,7 @@ fn write_pdf(pages: &[Page], fonts: &Fonts) -> Vec<u8> {
             )
             .as_bytes(),
         );
-        let mut body = format!("<< /Length {} >>\nstream\n", p.ops.len()).into_bytes();
-        body.extend_from_slice(&p.ops);
-        body.extend_from_slice(b"endstream");
-        object(&mut out, &mut offsets, &body);
+        object(&mut out, &mut offsets, &font::stream(&p.ops));
     }
     for body in fonts.objects(first_font) {
         object(&mut out, &mut offsets, &body);

@@ -398,9 +398,9 @@ impl Room {
             students,
             quizzes: self
                 .quizzes
-                .states_for(&MemberId(String::new()), Role::Teacher)
-                .into_iter()
+                .iter()
                 .filter(|q| window.is_some_and(|(a, b)| (a..=b).contains(&q.info.started_at_ms)))
+                .map(|q| q.state_for(&MemberId(String::new()), Role::Teacher))
                 .collect(),
         }
     }

@@ -88,15 +88,18 @@ pub async fn get(
             Period::Week => "aula-weekly",
             Period::Month => "aula-monthly",
         };
-        return Ok(match format {
+        // Rendering a term's PDF takes a while: off the async workers.
+        let st = state.clone();
+        return rendered(move || match format {
             Format::Json => Json(periods).into_response(),
             Format::Csv => file(name, Format::Csv, summary_csv(&periods).into_bytes()),
             Format::Pdf => file(
                 name,
                 Format::Pdf,
-                summary_pdf(&periods, state.report_fonts.as_ref()),
+                summary_pdf(&periods, st.report_fonts.as_ref()),
             ),
-        });
+        })
+        .await;
     }
     let report = match q.session {
         None => reports.pop(),
@@ -116,7 +119,7 @@ pub async fn get(
             "the class has no such session",
         ));
     };
-    Ok(match format {
+    rendered(move || match format {
         Format::Json => Json(report).into_response(),
         Format::Csv => file("aula-report", Format::Csv, csv(&report).into_bytes()),
         Format::Pdf => file(
@@ -124,6 +127,17 @@ pub async fn get(
             Format::Pdf,
             pdf(&report, state.report_fonts.as_ref()),
         ),
+    })
+    .await
+}
+
+async fn rendered(f: impl FnOnce() -> Response + Send + 'static) -> Result<Response, ApiFailure> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "rendering the report failed",
+        )
     })
 }
 
