@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/classes", post(create_class))
         .route("/api/classes/{id}/invites", post(create_invite))
+        .route("/api/classes/{id}/teachers", post(add_teacher))
         .route("/api/join", post(join))
         .route(
             "/api/classes/{id}/assets",
@@ -202,6 +203,47 @@ async fn create_invite(
     Ok(Json(InviteCreated {
         student_link: state.link("invite", &invite),
         invite,
+        expires_at_ms: exp * 1000,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+struct CoTeacherRequest {
+    name: Option<String>,
+}
+
+/// A second teacher for the class (a co-teacher, an assistant, the teacher's own second
+/// device): a teacher link of its own, so both can be in the class at once. Needs a
+/// teacher's join token for that class.
+async fn add_teacher(
+    State(state): State<Arc<AppState>>,
+    Path(class_id): Path<String>,
+    headers: HeaderMap,
+    b: Result<Json<CoTeacherRequest>, JsonRejection>,
+) -> Result<Json<JoinGranted>, ApiFailure> {
+    teacher_of(&state, &headers, &class_id, "add a teacher")?;
+    let raw = body(b).unwrap_or_default().name;
+    let name = clean_display_name(raw.as_deref().unwrap_or("Co-teacher")).ok_or_else(|| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "name must be 1 to 64 characters",
+        )
+    })?;
+    let member = MemberId(format!("t{}", &random_id()[1..]));
+    let (token, exp) = state.tokens.join_token(
+        &class_id,
+        &member,
+        Role::Teacher,
+        &name,
+        now_ms() / 1000,
+        state.cfg.token_ttl_secs,
+    );
+    Ok(Json(JoinGranted {
+        token,
+        member_id: member,
+        class_id,
+        role: Role::Teacher,
         expires_at_ms: exp * 1000,
     }))
 }

@@ -191,8 +191,8 @@ export class QuizPanel {
                 `${a.answer.text ?? ""} `,
                 a.member
                   ? h("span", {},
-                      h("button", { type: "button", class: "btn btn-small", onclick: () => this.run({ kind: "mark_answer", quiz: id, member: a.member!, correct: true }) }, a.correct === true ? "✓ Right" : "Right"),
-                      h("button", { type: "button", class: "btn btn-small", onclick: () => this.run({ kind: "mark_answer", quiz: id, member: a.member!, correct: false }) }, a.correct === false ? "✗ Wrong" : "Wrong"))
+                      h("button", { type: "button", class: "btn btn-small", "data-testid": `quiz-mark-${id}-${a.member}-right`, onclick: () => this.run({ kind: "mark_answer", quiz: id, member: a.member!, correct: true }) }, a.correct === true ? "✓ Right" : "Right"),
+                      h("button", { type: "button", class: "btn btn-small", "data-testid": `quiz-mark-${id}-${a.member}-wrong`, onclick: () => this.run({ kind: "mark_answer", quiz: id, member: a.member!, correct: false }) }, a.correct === false ? "✗ Wrong" : "Wrong"))
                   : null,
               ),
             ),
@@ -229,18 +229,37 @@ export class QuizPanel {
               class: `btn btn-small${picked.has(i) ? " on" : ""}`,
               "aria-pressed": String(picked.has(i)),
               "data-testid": `quiz-choice-${id}-${i}`,
-              onclick: () => {
-                const next = new Set(multi ? picked : []);
+              "data-choice": String(i),
+              onclick: (e: Event) => {
+                // Read at click time: the view is redrawn on room events only, so what
+                // was drawn may be older than the student's last click.
+                const next = new Set(multi ? (this.picked.get(id) ?? []) : []);
                 if (next.has(i)) next.delete(i);
                 else next.add(i);
                 this.picked.set(id, next);
                 this.key = "";
+                const button = e.currentTarget as HTMLElement;
+                for (const b of button.parentElement?.children ?? []) {
+                  const k = Number((b as HTMLElement).dataset.choice);
+                  b.classList.toggle("on", next.has(k));
+                  b.setAttribute("aria-pressed", String(next.has(k)));
+                }
                 if (!multi) this.run({ kind: "answer_quiz", quiz: id, answer: { choices: [i] } });
               },
             }, `${i + 1}. ${o}`),
           ),
         ),
-        multi ? h("button", { type: "button", class: "btn btn-primary btn-small", "data-testid": `quiz-submit-${id}`, onclick: () => picked.size && this.run({ kind: "answer_quiz", quiz: id, answer: { choices: [...picked] } }) }, "Send") : null,
+        multi
+          ? h("button", {
+              type: "button",
+              class: "btn btn-primary btn-small",
+              "data-testid": `quiz-submit-${id}`,
+              onclick: () => {
+                const chosen = [...(this.picked.get(id) ?? [])].sort((a, b) => a - b);
+                if (chosen.length) this.run({ kind: "answer_quiz", quiz: id, answer: { choices: chosen } });
+              },
+            }, "Send")
+          : null,
       );
     }
     return h("article", { class: "quiz-item", "data-testid": `quiz-${id}` }, ...parts);

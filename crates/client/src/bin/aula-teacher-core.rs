@@ -3,7 +3,8 @@
 //! The end-to-end suite drives it; it is also a quick way to put a test class on air.
 //!
 //! stdout: `{"ready":{...}}` once, then `{"stats":{...}}` every 500 ms.
-//! stdin: a line `end` ends the class; `board` answers `{"board": <BoardSnapshot>}` from
+//! stdin: a line `end` ends the class; `quizzes` answers `{"quizzes": [QuizState]}` (the
+//! teacher's view of every quiz, from its replica); `board` answers `{"board": <BoardSnapshot>}` from
 //! the core's replica; `{"command": <RoomCommand>}` sends a command (queued in the cache's
 //! outbox while the link is down), answered by `{"sent": {"id", "queued"}}`.
 
@@ -129,6 +130,9 @@ async fn main() -> anyhow::Result<()> {
                 Some(l) if l.trim() == "end" => break,
                 Some(l) if l.trim() == "board" => {
                     emit(&serde_json::json!({ "board": session.room().map(|r| r.board) }))?;
+                }
+                Some(l) if l.trim() == "quizzes" => {
+                    emit(&serde_json::json!({ "quizzes": session.room().map(|r| r.quizzes) }))?;
                 }
                 Some(l) => {
                     #[derive(serde::Deserialize)]
