@@ -784,3 +784,55 @@ async fn the_operator_can_turn_tab_tracking_off() {
         .clone();
     assert_eq!(ana["tab_visible"], true, "never recorded away");
 }
+
+#[tokio::test]
+async fn a_teacher_adds_a_co_teacher_and_both_are_in_the_class() {
+    let s = server(|_| {}).await;
+    let class = s.running.ready.class_id.clone();
+    let url = format!("{}/api/classes/{class}/teachers", s.base());
+    let add = |token: String, body: Value| {
+        let (http, url) = (s.http.clone(), url.clone());
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // A student may not.
+    let student = s.student_token("Sam").await;
+    let (st, e) = add(student, json!({})).await;
+    assert_eq!((st, e["code"].as_str()), (403, Some("forbidden")));
+    let (st, _) = add(s.running.ready.teacher_token.clone(), json!({"name": ""})).await;
+    assert_eq!(st, 400);
+    let (st, g) = add(
+        s.running.ready.teacher_token.clone(),
+        json!({"name": "Assistant"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{g}");
+    assert_eq!(g["role"], "teacher");
+    let (_t1, w1) = s.hello(&s.running.ready.teacher_token, None).await;
+    let (mut t2, w2) = s.hello(g["token"].as_str().unwrap(), None).await;
+    assert_eq!(w1["type"], "welcome");
+    assert_eq!(
+        (w2["you"]["role"].as_str(), w2["you"]["name"].as_str()),
+        (Some("teacher"), Some("Assistant"))
+    );
+    assert_ne!(
+        w1["you"]["id"], w2["you"]["id"],
+        "two members, neither replaces the other"
+    );
+    // The co-teacher moderates like the teacher.
+    let ack = command(
+        &mut t2,
+        "lock",
+        json!({"kind": "set_locked", "locked": true}),
+    )
+    .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+}
