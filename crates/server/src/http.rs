@@ -231,21 +231,7 @@ async fn add_teacher(
         )
     })?;
     let member = MemberId(format!("t{}", &random_id()[1..]));
-    let (token, exp) = state.tokens.join_token(
-        &class_id,
-        &member,
-        Role::Teacher,
-        &name,
-        now_ms() / 1000,
-        state.cfg.token_ttl_secs,
-    );
-    Ok(Json(JoinGranted {
-        token,
-        member_id: member,
-        class_id,
-        role: Role::Teacher,
-        expires_at_ms: exp * 1000,
-    }))
+    Ok(Json(state.grant(class_id, member, Role::Teacher, &name)))
 }
 
 /// A student link holder picks a name and gets a join token. No account needed.
@@ -303,21 +289,7 @@ async fn join(
     } else {
         MemberId(random_id())
     };
-    let (token, exp) = state.tokens.join_token(
-        &invite.cls,
-        &member,
-        Role::Student,
-        &name,
-        now_s,
-        state.cfg.token_ttl_secs,
-    );
-    Ok(Json(JoinGranted {
-        token,
-        member_id: member,
-        class_id: invite.cls,
-        role: Role::Student,
-        expires_at_ms: exp * 1000,
-    }))
+    Ok(Json(state.grant(invite.cls, member, Role::Student, &name)))
 }
 
 #[derive(serde::Serialize)]
@@ -422,6 +394,26 @@ impl AppState {
             teacher_link: self.link("token", &teacher_token),
             student_link: self.link("invite", &invite),
             teacher_token,
+        }
+    }
+
+    /// A join token for a member of a class, as `POST /api/join` and co-teacher links
+    /// answer it.
+    fn grant(&self, class_id: String, member: MemberId, role: Role, name: &str) -> JoinGranted {
+        let (token, exp) = self.tokens.join_token(
+            &class_id,
+            &member,
+            role,
+            name,
+            now_ms() / 1000,
+            self.cfg.token_ttl_secs,
+        );
+        JoinGranted {
+            token,
+            member_id: member,
+            class_id,
+            role,
+            expires_at_ms: exp * 1000,
         }
     }
 
