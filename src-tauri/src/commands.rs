@@ -329,6 +329,8 @@ pub struct ClassHistory {
     events: Vec<SequencedEvent>,
     sessions: Vec<SessionRecord>,
     pending_commands: usize,
+    /// Attendance and engagement as last fetched while live.
+    report: Option<aula_proto::ClassReport>,
 }
 
 #[tauri::command]
@@ -340,6 +342,7 @@ pub fn class_history(state: State<'_, AppState>, class_id: String) -> Result<Cla
         events: cache.events(&class_id)?,
         sessions: cache.sessions(&class_id)?,
         pending_commands: cache.pending_commands(&class_id)?.len(),
+        report: cache.report(&class_id)?,
     })
 }
 
@@ -412,7 +415,12 @@ pub async fn class_report(
 ) -> Result<aula_proto::ClassReport> {
     let creds = state.cache().credentials(&class_id)?;
     let api = Api::new(&creds.server_url)?;
-    Ok(api.report(&creds.teacher_token, &class_id).await?)
+    let report = api.report(&creds.teacher_token, &class_id).await?;
+    // The last one fetched is the class as it ended: kept for the history, offline.
+    if let Err(e) = state.cache().save_report(&report, now_ms()) {
+        tracing::warn!("caching the report: {e}");
+    }
+    Ok(report)
 }
 
 /// The system's Unicode font for PDF reports, looked up once.
@@ -496,7 +504,11 @@ pub async fn export_report(
     };
     let (bytes, name) = match period {
         None => {
-            let report = api.report(&creds.teacher_token, &class_id).await?;
+            // With no server, the report last fetched (the class as it ended) exports.
+            let report = match api.report(&creds.teacher_token, &class_id).await {
+                Ok(r) => r,
+                Err(e) => state.cache().report(&class_id)?.ok_or(e)?,
+            };
             let bytes = if csv {
                 aula_report::csv(&report).into_bytes()
             } else {

@@ -9,7 +9,8 @@
 // - a screenshot of the live screen is taken with `import -window root`;
 // - the teacher ends the class;
 // - with the server stopped, the app starts again, lists the class from its local cache
-//   and opens it, with its chat and its board drawn from the cache.
+//   and opens it, with its chat, its board and its attendance/engagement table drawn
+//   from the cache, and exports that report as CSV offline.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -250,5 +251,18 @@ test('with the server stopped, the app lists past classes from its cache and ope
       for (let i = 0; i < d.length; i += 4) if (d[i] < 80 && d[i + 1] < 80 && d[i + 2] < 80) n++;
       return n;`), { what: 'the stroke on the history board' });
     assert.ok(inked > 50, `the cached board shows the stroke (${inked} dark pixels)`);
+    // Attendance and engagement as last fetched while live, and its export, offline.
+    const table = await s.exec("return document.querySelector('[data-testid=history-report]')?.textContent ?? '';");
+    for (const name of ['Ana', 'Ben', 'Cleo']) assert.match(table, new RegExp(name), `${name} in the cached report`);
+    const reports = path.join(home, 'data', 'org.aula.teacher', 'reports');
+    const before = new Set(readdirSync(reports));
+    assert.ok(await s.exec("const b = document.querySelector('[data-testid=history-report-csv]'); b?.click(); return !!b;"));
+    const offline = await eventually(() => {
+      const f = readdirSync(reports).find((n) => !before.has(n) && n.endsWith('.csv'));
+      return f && path.join(reports, f);
+    }, { what: 'the CSV exported with the server stopped' });
+    const rows = readFileSync(offline, 'utf8').trim().split('\n');
+    assert.match(rows[0], /^member,name,/);
+    assert.ok(rows.some((r) => r.includes(',Cleo,')), 'the offline CSV holds the students');
   });
 });

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import type { MemberInfo, RoomSnapshot, SequencedEvent } from "../src/generated/protocol.js";
-import { bannerText, describeEvents, parseRoster, studentTiles } from "../src/teacher/model.js";
+import type { ClassReport, MemberInfo, RoomSnapshot, SequencedEvent } from "../src/generated/protocol.js";
+import { bannerText, describeEvents, parseRoster, reportRows, studentTiles } from "../src/teacher/model.js";
 
 const member = (id: string, name: string, role: MemberInfo["role"] = "student"): MemberInfo => ({
   id,
@@ -97,4 +97,39 @@ test("roster lines: name, name + address in three shapes, blanks skipped, bad ad
   );
   assert.deepEqual(r.errors, ["line 6: no name", 'line 7: "eve-at-home" is not an e-mail address']);
   assert.deepEqual(parseRoster("  \n"), { students: [], errors: [] });
+});
+
+test("history report rows: lowest score first, minutes, quizzes, the mostly-away mark", () => {
+  const student = (name: string, score: number, hidden: number): ClassReport["students"][number] => ({
+    member: name.toLowerCase(),
+    name,
+    intervals: [[0, 600_000]],
+    first_join_ms: 0,
+    last_leave_ms: 600_000,
+    present_ms: 600_000,
+    active_ms: 600_000 - hidden,
+    hidden_ms: hidden,
+    camera_ms: 0,
+    mostly_hidden: hidden > 300_000,
+    chat_messages: 0,
+    board_items: 0,
+    quizzes_answered: 2,
+    quizzes_right: 1,
+    score,
+    parts: { attendance: 1, camera: 0, quiz: 0.5, chat: 0, board: 0 },
+  });
+  const report: ClassReport = {
+    class_id: "c1",
+    generated_at_ms: 1,
+    session: 1,
+    sessions: 1,
+    started_at_ms: 0,
+    ended_at_ms: null,
+    students: [student("Ana", 70, 0), student("Ben", 20, 420_000)],
+    quizzes: [],
+  };
+  assert.deepEqual(reportRows(report), [
+    ["Ben (mostly away)", "10.0", "3.0", "7.0", "2/1", "20"],
+    ["Ana", "10.0", "10.0", "0.0", "2/1", "70"],
+  ]);
 });

@@ -65,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL,
         used_count INTEGER NOT NULL DEFAULT 0
      );",
+    // 4: each class's latest session reports, so attendance and engagement stay
+    // readable (and exportable) with no network.
+    "CREATE TABLE reports (
+        class_id TEXT PRIMARY KEY REFERENCES classes(id),
+        fetched_at_ms INTEGER NOT NULL,
+        body TEXT NOT NULL
+     );",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -459,6 +466,34 @@ impl Cache {
         self.conn
             .execute("DELETE FROM outbox WHERE command_id = ?1", [&id.0])?;
         Ok(())
+    }
+
+    /// Keeps a class's latest report (the heatmap fetches one every few seconds while
+    /// live, so the last one is the class as it ended).
+    pub fn save_report(
+        &self,
+        report: &aula_proto::ClassReport,
+        now_ms: u64,
+    ) -> Result<(), CacheError> {
+        self.conn.execute(
+            "INSERT INTO reports (class_id, fetched_at_ms, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT(class_id) DO UPDATE SET fetched_at_ms = excluded.fetched_at_ms, body = excluded.body",
+            params![report.class_id, now_ms as i64, serde_json::to_string(report)?],
+        )?;
+        Ok(())
+    }
+
+    /// The class's last fetched report, if any.
+    pub fn report(&self, class_id: &str) -> Result<Option<aula_proto::ClassReport>, CacheError> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM reports WHERE class_id = ?1",
+                [class_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
     /// Saves (or replaces) a question in the bank.

@@ -285,3 +285,34 @@ fn the_question_bank_survives_a_restart() {
     cache.delete_question("b").unwrap();
     assert_eq!(cache.questions().unwrap().len(), 1);
 }
+
+#[test]
+fn the_last_report_of_a_class_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reports.db");
+    let creds = aula_client::cache::ClassCredentials {
+        server_url: "http://127.0.0.1:1".into(),
+        teacher_token: "t".into(),
+    };
+    let report = |at: u64| aula_proto::ClassReport {
+        class_id: "c1".into(),
+        generated_at_ms: at,
+        session: 1,
+        sessions: 1,
+        started_at_ms: Some(1),
+        ended_at_ms: None,
+        students: vec![],
+        quizzes: vec![],
+    };
+    {
+        let cache = Cache::open(&path).unwrap();
+        assert_eq!(cache.report("c1").unwrap(), None);
+        // Only classes the cache knows keep reports.
+        assert!(cache.save_report(&report(5), 5).is_err());
+        cache.upsert_class("c1", "Maths", &creds, None, 1).unwrap();
+        cache.save_report(&report(5), 5).unwrap();
+        cache.save_report(&report(9), 9).unwrap();
+    }
+    let cache = Cache::open(&path).unwrap();
+    assert_eq!(cache.report("c1").unwrap(), Some(report(9)));
+}

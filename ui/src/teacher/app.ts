@@ -7,7 +7,7 @@ import "./teacher.css";
 import { h, clear } from "../ui/dom";
 import { asUiError, type Bridge, type ReportPeriod, tauriBridge } from "./bridge";
 import type { CachedClass, Devices, LinkState, LiveInfo, RoomSnapshot, TileFrame } from "./contract";
-import { bannerText, describeEvents, studentTiles } from "./model";
+import { bannerText, describeEvents, reportRows, studentTiles } from "./model";
 import { BoardReplica } from "../board/board-state";
 import { Whiteboard } from "../board/whiteboard";
 import { applyEvent, fromSnapshot } from "../room-state";
@@ -15,7 +15,7 @@ import { TalkPanel } from "../ui/talk";
 import { QuizPanel } from "../ui/quiz";
 import { RosterPanel } from "./roster";
 import { Heatmap } from "../ui/heatmap";
-import type { RoomCommand } from "../generated/protocol";
+import type { ClassReport, RoomCommand } from "../generated/protocol";
 
 type Screen = "home" | "golive" | "live" | "ended" | "history";
 
@@ -541,6 +541,29 @@ class TeacherApp {
     );
   }
 
+  /** The attendance and engagement last fetched while live, exportable offline. */
+  private historyReport(classId: string, report: ClassReport | null): HTMLElement[] {
+    if (!report) return [];
+    const exportAs = (format: "csv" | "pdf") =>
+      this.bridge.exportReport(classId, format, "session").then(
+        (path) => this.toast(`Report saved: ${path}`),
+        (e: unknown) => this.toast(asUiError(e).message),
+      );
+    const when = new Date(report.generated_at_ms).toLocaleString();
+    return [
+      h("h2", {}, "Attendance and engagement"),
+      h("p", { class: "t-note" }, `Session ${report.session} of ${report.sessions}, as of ${when}.`),
+      reportTable(report),
+      h(
+        "p",
+        {},
+        h("button", { type: "button", class: "btn btn-small", "data-testid": "history-report-csv", onclick: () => void exportAs("csv") }, "Export CSV"),
+        " ",
+        h("button", { type: "button", class: "btn btn-small", "data-testid": "history-report-pdf", onclick: () => void exportAs("pdf") }, "Export PDF"),
+      ),
+    ];
+  }
+
   private async historyScreen(classId: string): Promise<void> {
     try {
       const hist = await this.bridge.classHistory(classId);
@@ -577,6 +600,7 @@ class TeacherApp {
           h("ul", {}, ...hist.sessions.map((s) => h("li", {}, `${new Date(s.started_at_ms).toLocaleString()} – ${s.ended_at_ms ? new Date(s.ended_at_ms).toLocaleTimeString() : "not closed"}`))),
           h("h2", {}, "Who was there"),
           h("ul", {}, ...(hist.snapshot?.members ?? []).map((m) => h("li", {}, `${m.name || "Teacher"} (${m.role})`))),
+          ...this.historyReport(classId, hist.report),
           boardEl ? h("h2", {}, "The board") : null,
           boardEl,
           h("h2", {}, "What happened"),
@@ -588,6 +612,16 @@ class TeacherApp {
       this.toast(asUiError(e).message);
     }
   }
+}
+
+function reportTable(report: ClassReport): HTMLElement {
+  const head = ["Student", "Present (min)", "In view", "Hidden", "Quizzes", "Score"];
+  return h(
+    "table",
+    { class: "t-report", "data-testid": "history-report" },
+    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", {}, c)))),
+    h("tbody", {}, ...reportRows(report).map((row) => h("tr", {}, ...row.map((c) => h("td", {}, c))))),
+  );
 }
 
 function isBoardEvent(kind: string): boolean {

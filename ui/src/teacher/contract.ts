@@ -2,7 +2,7 @@
 // live.rs). Types generated from Rust are re-exported; the rest mirror the shell's
 // serde structs, field for field.
 
-import type { RoomCommand, RoomSnapshot, SequencedEvent } from "../generated/protocol";
+import type { ClassReport, RoomCommand, RoomSnapshot, SequencedEvent } from "../generated/protocol";
 import type {
   BankQuestion,
   CachedClass,
@@ -52,6 +52,8 @@ export interface ClassHistory {
   events: SequencedEvent[];
   sessions: SessionRecord[];
   pending_commands: number;
+  /** Attendance and engagement as last fetched while live. */
+  report: ClassReport | null;
 }
 
 export interface TileFrame {

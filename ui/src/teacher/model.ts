@@ -1,7 +1,7 @@
 // Pure view-model functions of the teacher window, unit-tested without a DOM.
 
 import type { LinkState, RoomSnapshot, SequencedEvent } from "./contract";
-import type { MemberInfo, RosterStudent, TrackKind } from "../generated/protocol";
+import type { ClassReport, MemberInfo, RosterStudent, TrackKind } from "../generated/protocol";
 
 export interface TileModel {
   member: MemberInfo;
@@ -138,4 +138,24 @@ export function parseRoster(text: string): ParsedRoster {
     else students.push({ name: n, email: e || null, member_id: null });
   });
   return { students, errors };
+}
+
+const minutes = (ms: number) => (ms / 60_000).toFixed(1);
+
+/**
+ * A report as the history's table: one row per student, lowest score first (who needs
+ * a word), with minutes present, in view and hidden, quizzes answered/right and the
+ * score; a student mostly away is marked.
+ */
+export function reportRows(report: ClassReport): string[][] {
+  return [...report.students]
+    .sort((a, b) => a.score - b.score || a.name.localeCompare(b.name))
+    .map((s) => [
+      s.mostly_hidden ? `${s.name} (mostly away)` : s.name,
+      minutes(s.present_ms),
+      minutes(s.active_ms),
+      minutes(s.hidden_ms),
+      `${s.quizzes_answered}/${s.quizzes_right}`,
+      String(s.score),
+    ]);
 }
