@@ -181,6 +181,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         let r = Room::restore("bench", log.iter().cloned(), now).expect("the log replays");
         assert_eq!(r.sessions().len(), room.sessions().len());
     });
+    // What the live heatmap asks the room for every 5 s: the latest session only.
+    let latest = median_ms(args.runs, || {
+        assert!(room.report(now).session > 0);
+    });
     let mut reports = Vec::new();
     let sessions = median_ms(args.runs, || reports = room.session_reports(now));
     let mut weeks = Vec::new();
@@ -211,6 +215,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         "rebuild the room from its log: {restore:.1} ms ({:.2} µs/event)",
         restore * 1000.0 / log.len() as f64
     );
+    println!("the latest session's report (the live heatmap's poll): {latest:.2} ms");
     println!(
         "every session's report ({}): {sessions:.1} ms ({:.2} ms/session)",
         reports.len(),

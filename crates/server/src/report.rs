@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use aula_proto::{ErrorCode, MemberId, Period};
 use aula_report::{csv, pdf, summary_csv, summary_pdf};
-use aula_room::Room;
 use aula_room::summary::by_period;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -28,6 +27,14 @@ pub struct ReportQuery {
     period: Option<String>,
     /// The reader's offset from UTC in minutes, for where weeks and months begin.
     utc_offset_min: Option<i32>,
+}
+
+fn no_session() -> ApiFailure {
+    fail(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "the class has no such session",
+    )
 }
 
 fn bad(msg: &str) -> ApiFailure {
@@ -67,15 +74,13 @@ pub async fn get(
             "the class did not answer; try again",
         )
     };
-    let (tx, rx) = oneshot::channel();
-    state
-        .hub
-        .room(&state, &class_id)
-        .send(RoomMsg::Reports { reply: tx })
-        .await
-        .map_err(|_| unavailable())?;
-    let mut reports = rx.await.map_err(|_| unavailable())?;
+    let room = state.hub.room(&state, &class_id);
     if let Some(period) = period {
+        let (tx, rx) = oneshot::channel();
+        room.send(RoomMsg::Reports { reply: tx })
+            .await
+            .map_err(|_| unavailable())?;
+        let reports = rx.await.map_err(|_| unavailable())?;
         let roster: Vec<(MemberId, String)> = state
             .storage
             .roster(&class_id)
@@ -101,24 +106,16 @@ pub async fn get(
         })
         .await;
     }
-    let report = match q.session {
-        None => reports.pop(),
-        Some(n) => {
-            let i = (n as usize).checked_sub(1).filter(|&i| i < reports.len());
-            i.map(|i| reports.swap_remove(i))
-        }
+    let session = match q.session {
+        None => None,
+        Some(n) => Some((n as usize).checked_sub(1).ok_or_else(no_session)?),
     };
-    let Some(report) = report.or_else(|| {
-        q.session
-            .is_none()
-            .then(|| Room::new(class_id.clone()).report(now_ms()))
-    }) else {
-        return Err(fail(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "the class has no such session",
-        ));
-    };
+    let (tx, rx) = oneshot::channel();
+    room.send(RoomMsg::Report { session, reply: tx })
+        .await
+        .map_err(|_| unavailable())?;
+    let report = rx.await.map_err(|_| unavailable())?;
+    let report = report.ok_or_else(no_session)?;
     rendered(move || match format {
         Format::Json => Json(report).into_response(),
         Format::Csv => file("aula-report", Format::Csv, csv(&report).into_bytes()),

@@ -45,6 +45,12 @@ pub enum RoomMsg {
     Sfu(SfuEvent),
     Tick,
     /// Attendance, engagement and quizzes so far, for the report API.
+    /// One session's report (0-based; the latest when `None`); `None` past the last.
+    /// The live heatmap asks every few seconds: only that session is built.
+    Report {
+        session: Option<usize>,
+        reply: oneshot::Sender<Option<aula_proto::ClassReport>>,
+    },
     /// Every session's report, oldest first.
     Reports {
         reply: oneshot::Sender<Vec<aula_proto::ClassReport>>,
@@ -140,6 +146,15 @@ impl RoomActor {
                 RoomMsg::Client { conn, msg } => self.on_client(conn, msg).await,
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
+                RoomMsg::Report { session, reply } => {
+                    let n = self.room.sessions().len();
+                    let report = match session {
+                        None => Some(self.room.report(now_ms())),
+                        Some(i) if i < n => Some(self.room.session_report(i, now_ms())),
+                        Some(_) => None,
+                    };
+                    let _ = reply.send(report);
+                }
                 RoomMsg::Reports { reply } => {
                     let _ = reply.send(self.room.session_reports(now_ms()));
                 }
