@@ -43,7 +43,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/classes/{id}/report", get(crate::report::get))
         .route(
             "/api/classes/{id}/roster",
-            get(crate::roster::list).post(crate::roster::add),
+            get(crate::roster::list)
+                .post(crate::roster::add)
+                .layer(DefaultBodyLimit::max(crate::roster::MAX_BODY_BYTES)),
         )
         .route(
             "/api/classes/{id}/roster/{member}",

@@ -17,6 +17,8 @@ use crate::{AppState, now_ms};
 
 /// One request adds at most this many students; a roster holds at most `MAX_ROSTER`.
 const MAX_ADD: usize = 500;
+/// Room for `MAX_ADD` students with long names and addresses in one request.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 const MAX_ROSTER: usize = 2000;
 /// Personal links last as long as the longest invite.
 const PERSONAL_LINK_TTL_S: u64 = 30 * 24 * 3600;

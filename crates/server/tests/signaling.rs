@@ -836,3 +836,48 @@ async fn a_teacher_adds_a_co_teacher_and_both_are_in_the_class() {
     .await;
     assert_eq!(ack["type"], "ack", "{ack}");
 }
+
+#[tokio::test]
+async fn a_whole_school_year_goes_on_the_roster_in_one_request() {
+    let s = server(|_| {}).await;
+    let class = &s.running.ready.class_id;
+    let url = format!("{}/api/classes/{class}/roster", s.base());
+    let students: Vec<Value> = (0..500)
+        .map(|i| json!({"name": format!("Student number {i:03} of the year"), "email": format!("student.{i:03}@school.example.org")}))
+        .collect();
+    let body = json!({ "students": students });
+    assert!(
+        body.to_string().len() > 16 * 1024,
+        "bigger than the default body limit"
+    );
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&s.running.ready.teacher_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let roster: Vec<RosterMember> = r.json().await.unwrap();
+    assert_eq!(roster.len(), 500);
+    // One more than a request may add is refused whole.
+    let too_many: Vec<Value> = (0..501).map(|i| json!({"name": format!("S{i}")})).collect();
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&s.running.ready.teacher_token)
+        .json(&json!({ "students": too_many }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = s
+        .http
+        .get(&url)
+        .bearer_auth(&s.running.ready.teacher_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 500);
+}
