@@ -60,8 +60,6 @@ pub struct Activity {
     members: BTreeMap<MemberId, MemberActivity>,
     /// Camera tracks and their owners, to follow camera time.
     cameras: BTreeMap<TrackId, (MemberId, bool)>,
-    /// When the class first had someone in it.
-    pub started_at_ms: Option<u64>,
     /// Members connected now.
     connected: usize,
     sessions: Vec<Session>,
@@ -73,7 +71,6 @@ impl Default for Activity {
         Activity {
             members: BTreeMap::new(),
             cameras: BTreeMap::new(),
-            started_at_ms: None,
             connected: 0,
             sessions: Vec::new(),
             session_gap_ms: DEFAULT_SESSION_GAP_MS,
@@ -277,7 +274,6 @@ impl Activity {
     /// Someone connects to an empty class: the last session goes on if it ended less
     /// than the gap ago, or a new one begins.
     fn open_session(&mut self, at: u64) {
-        self.started_at_ms.get_or_insert(at);
         if let Some(last) = self.sessions.last_mut()
             && let Some(ended) = last.ended_at_ms
             && at.saturating_sub(ended) < self.session_gap_ms
