@@ -455,6 +455,20 @@ pub async fn add_to_roster(
         .await?)
 }
 
+/// Takes a student off the roster; answers the roster left.
+#[tauri::command]
+pub async fn remove_from_roster(
+    state: State<'_, AppState>,
+    class_id: String,
+    member_id: String,
+) -> Result<Vec<aula_proto::RosterMember>> {
+    let creds = state.cache().credentials(&class_id)?;
+    let api = Api::new(&creds.server_url)?;
+    api.remove_from_roster(&creds.teacher_token, &class_id, &member_id)
+        .await?;
+    Ok(api.roster(&creds.teacher_token, &class_id).await?)
+}
+
 /// The class's attendance-alert threshold, and whether its server can mail.
 #[tauri::command]
 pub async fn alert_settings(

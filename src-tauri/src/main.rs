@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             commands::class_report,
             commands::class_roster,
             commands::add_to_roster,
+            commands::remove_from_roster,
             commands::alert_settings,
             commands::set_alert_threshold,
             commands::export_report,

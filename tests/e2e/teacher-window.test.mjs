@@ -170,11 +170,15 @@ test('the teacher window goes live, shows a student playing, and ends the class'
     await s.exec("document.querySelector('[data-testid=roster]').open = true;");
     await s.exec(`
       const t = document.querySelector('[data-testid=roster-input]');
-      t.value = 'Dora Reis, dora@school.test';
+      t.value = 'Dora Reis, dora@school.test\\nFinn';
       document.querySelector('[data-testid=roster-add]').click();`);
     const dora = await eventually(async () => (await state(s)).roster?.students.find((r) => r.name === 'Dora Reis'), { what: 'Dora on the roster' });
     assert.equal(dora.email, 'dora@school.test');
     assert.match(dora.student_link, /\?invite=/);
+    // Finn is taken off again: the server's roster is Dora's alone.
+    const finn = (await state(s)).roster.students.find((r) => r.name === 'Finn');
+    assert.ok(await s.exec('const b = document.querySelector(arguments[0]); b?.click(); return !!b;', [`[data-testid=roster-remove-${finn.member_id}]`]));
+    await eventually(async () => (await state(s)).roster?.students.map((r) => r.name).join() === 'Dora Reis', { what: 'Finn off the roster' });
     await s.exec(`
       const t = document.querySelector('[data-testid=alert-threshold]');
       t.value = '75';

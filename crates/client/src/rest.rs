@@ -145,6 +145,30 @@ impl Api {
         .await
     }
 
+    /// Takes a student off the roster; its personal link stops working.
+    pub async fn remove_from_roster(
+        &self,
+        teacher_token: &str,
+        class_id: &str,
+        member_id: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!("/api/classes/{class_id}/roster/{member_id}");
+        let resp = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(teacher_token)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
+        if resp.status().is_success() {
+            // 204: nothing to read.
+            return Ok(());
+        }
+        Self::answer::<serde_json::Value>(&path, resp)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn alerts(
         &self,
         teacher_token: &str,

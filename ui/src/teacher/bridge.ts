@@ -50,6 +50,8 @@ export interface Bridge {
   /** The class's roster with each student's personal link. */
   classRoster(classId: string): Promise<RosterMember[]>;
   addToRoster(classId: string, students: RosterStudent[]): Promise<RosterMember[]>;
+  /** Takes a student off the roster (its personal link stops working); the roster left. */
+  removeFromRoster(classId: string, memberId: string): Promise<RosterMember[]>;
   alertSettings(classId: string): Promise<AlertSettings>;
   /** Attendance-alert threshold in percent; null turns alerts off. */
   setAlertThreshold(classId: string, pct: number | null): Promise<AlertSettings>;
@@ -105,6 +107,7 @@ export async function tauriBridge(): Promise<Bridge> {
       }),
     classRoster: (classId) => invoke("class_roster", { classId }),
     addToRoster: (classId, students) => invoke("add_to_roster", { classId, students }),
+    removeFromRoster: (classId, memberId) => invoke("remove_from_roster", { classId, memberId }),
     alertSettings: (classId) => invoke("alert_settings", { classId }),
     setAlertThreshold: (classId, pct) => invoke("set_alert_threshold", { classId, pct }),
     onLinkState: (f) => on("link-state", f),

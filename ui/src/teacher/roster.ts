@@ -84,6 +84,15 @@ export class RosterPanel {
     }
   }
 
+  private async remove(r: RosterMember): Promise<void> {
+    try {
+      this.show(await this.bridge.removeFromRoster(this.classId, r.member_id));
+      this.say(`${r.name} is off the roster; their personal link no longer works.`);
+    } catch (e) {
+      this.say(asUiError(e).message);
+    }
+  }
+
   private async saveThreshold(): Promise<void> {
     const raw = this.threshold.value.trim();
     const pct = raw === "" ? null : Number(raw);
@@ -114,8 +123,10 @@ export class RosterPanel {
           () => this.say(`${r.name}'s link copied.`),
           () => this.say(r.student_link),
         );
+      const remove = h("button", { type: "button", class: "btn btn-small", "data-testid": `roster-remove-${r.member_id}`, "aria-label": `Take ${r.name} off the roster` }, "Remove");
+      remove.onclick = () => void this.remove(r);
       this.list.append(
-        h("li", { "data-testid": "roster-entry" }, h("strong", {}, r.name), " ", r.email ?? "(no address)", " ", copy),
+        h("li", { "data-testid": "roster-entry" }, h("strong", {}, r.name), " ", r.email ?? "(no address)", " ", copy, remove),
       );
     }
   }
