@@ -108,29 +108,6 @@ impl Sink {
     }
 }
 
-async fn api(
-    s: &Server,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s
-        .http
-        .request(method, format!("{}{path}", s.base()))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 async fn join_with(s: &Server, link: &str, typed_name: &str) -> (u16, Value) {
     let invite = link.split("invite=").nth(1).unwrap();
     let res = s

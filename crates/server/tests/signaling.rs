@@ -789,19 +789,11 @@ async fn the_operator_can_turn_tab_tracking_off() {
 async fn a_teacher_adds_a_co_teacher_and_both_are_in_the_class() {
     let s = server(|_| {}).await;
     let class = s.running.ready.class_id.clone();
-    let url = format!("{}/api/classes/{class}/teachers", s.base());
+    let path = format!("/api/classes/{class}/teachers");
     let add = |token: String, body: Value| {
-        let (http, url) = (s.http.clone(), url.clone());
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
+        let path = path.clone();
+        let s = &s;
+        async move { api(s, reqwest::Method::POST, &path, &token, Some(body)).await }
     };
     // A student may not.
     let student = s.student_token("Sam").await;
@@ -840,8 +832,8 @@ async fn a_teacher_adds_a_co_teacher_and_both_are_in_the_class() {
 #[tokio::test]
 async fn a_whole_school_year_goes_on_the_roster_in_one_request() {
     let s = server(|_| {}).await;
-    let class = &s.running.ready.class_id;
-    let url = format!("{}/api/classes/{class}/roster", s.base());
+    let path = format!("/api/classes/{}/roster", s.running.ready.class_id);
+    let teacher = s.running.ready.teacher_token.clone();
     let students: Vec<Value> = (0..500)
         .map(|i| json!({"name": format!("Student number {i:03} of the year"), "email": format!("student.{i:03}@school.example.org")}))
         .collect();
@@ -850,34 +842,15 @@ async fn a_whole_school_year_goes_on_the_roster_in_one_request() {
         body.to_string().len() > 16 * 1024,
         "bigger than the default body limit"
     );
-    let r = s
-        .http
-        .post(&url)
-        .bearer_auth(&s.running.ready.teacher_token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let roster: Vec<RosterMember> = r.json().await.unwrap();
+    let (st, roster) = api(&s, reqwest::Method::POST, &path, &teacher, Some(body)).await;
+    assert_eq!(st, 200);
+    let roster: Vec<RosterMember> = serde_json::from_value(roster).unwrap();
     assert_eq!(roster.len(), 500);
     // One more than a request may add is refused whole.
     let too_many: Vec<Value> = (0..501).map(|i| json!({"name": format!("S{i}")})).collect();
-    let r = s
-        .http
-        .post(&url)
-        .bearer_auth(&s.running.ready.teacher_token)
-        .json(&json!({ "students": too_many }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let r = s
-        .http
-        .get(&url)
-        .bearer_auth(&s.running.ready.teacher_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.json::<Vec<Value>>().await.unwrap().len(), 500);
+    let body = json!({ "students": too_many });
+    let (st, _) = api(&s, reqwest::Method::POST, &path, &teacher, Some(body)).await;
+    assert_eq!(st, 400);
+    let (_, roster) = api(&s, reqwest::Method::GET, &path, &teacher, None).await;
+    assert_eq!(roster.as_array().unwrap().len(), 500);
 }

@@ -136,3 +136,28 @@ pub async fn command(ws: &mut Ws, id: &str, cmd: Value) -> Value {
         assert_ne!(m["type"], "closed");
     }
 }
+
+/// A REST call with a bearer token and an optional JSON body: the status and the JSON
+/// answer (or its text when it is not JSON).
+pub async fn api(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s
+        .http
+        .request(method, format!("{}{path}", s.base()))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
