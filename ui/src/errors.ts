@@ -28,6 +28,9 @@ export const ERROR_TEXT: Record<ErrorCode, string> = {
   shutting_down: "The server is restarting. Reconnecting…",
   limit_exceeded: "That is too big: split it up (a shorter text, fewer points, another page).",
   unknown_item: "That was already removed from the board.",
+  token_revoked: "This link was withdrawn. Ask your teacher for a new one.",
+  class_full: "The class is full. Ask your teacher to make room.",
+  server_busy: "The server is busy. Trying again in a moment…",
 };
 
 /**
@@ -40,6 +43,7 @@ export const TERMINAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "replaced",
   "invalid_token",
   "token_expired",
+  "token_revoked",
   "unsupported_version",
 ]);
 

@@ -43,6 +43,13 @@ pub enum ErrorCode {
     LimitExceeded,
     /// No such board item or page.
     UnknownItem,
+    /// The token was revoked (the member was removed, its roster entry deleted, or the
+    /// operator rotated the signing secret).
+    TokenRevoked,
+    /// The class already holds as many members as the operator allows.
+    ClassFull,
+    /// The server is at its connection limit; retry after the time it gives.
+    ServerBusy,
 }
 
 impl ErrorCode {
@@ -71,6 +78,9 @@ impl ErrorCode {
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::UnknownItem => "unknown_item",
+            ErrorCode::TokenRevoked => "token_revoked",
+            ErrorCode::ClassFull => "class_full",
+            ErrorCode::ServerBusy => "server_busy",
         }
     }
 }

@@ -335,7 +335,7 @@ export type PublishedTrack = { mid: string, kind: TrackKind, };
 
 export type ClientMsg = { "type": "hello", v: number, token: string, resume_from: Seq | null, } | { "type": "command", id: CommandId, command: RoomCommand, } | { "type": "offer", sdp: string, tracks: Array<PublishedTrack>, } | { "type": "answer", sdp: string, } | { "type": "ping", t: number, } | { "type": "leave" };
 
-export type ErrorCode = "bad_message" | "message_too_large" | "unknown_type" | "unsupported_version" | "hello_required" | "invalid_token" | "token_expired" | "forbidden" | "room_locked" | "removed" | "denied" | "rate_limited" | "unknown_member" | "unknown_track" | "invalid_command" | "media_rejected" | "replaced" | "not_found" | "invalid_request" | "internal" | "shutting_down" | "limit_exceeded" | "unknown_item";
+export type ErrorCode = "bad_message" | "message_too_large" | "unknown_type" | "unsupported_version" | "hello_required" | "invalid_token" | "token_expired" | "forbidden" | "room_locked" | "removed" | "denied" | "rate_limited" | "unknown_member" | "unknown_track" | "invalid_command" | "media_rejected" | "replaced" | "not_found" | "invalid_request" | "internal" | "shutting_down" | "limit_exceeded" | "unknown_item" | "token_revoked" | "class_full" | "server_busy";
 
 export type ServerMsg = { "type": "welcome", v: number, you: MemberInfo, snapshot: RoomSnapshot | null, resumed_from: Seq | null, } | { "type": "waiting" } | { "type": "event" } & SequencedEvent | { "type": "ack", id: CommandId, duplicate: boolean, } | { "type": "error", code: ErrorCode, message: string, 
 /**
