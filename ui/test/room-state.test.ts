@@ -10,6 +10,7 @@ const member = (id: string, role: MemberInfo["role"] = "student", joined = 1): M
   id,
   name: id.toUpperCase(),
   role,
+  owner: false,
   connected: true,
   joined_at_ms: joined,
   tab_visible: true,

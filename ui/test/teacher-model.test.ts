@@ -9,6 +9,7 @@ const member = (id: string, name: string, role: MemberInfo["role"] = "student"):
   id,
   name,
   role,
+  owner: false,
   connected: true,
   joined_at_ms: 1,
   tab_visible: true,

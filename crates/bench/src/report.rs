@@ -78,6 +78,7 @@ fn build(args: &ReportArgs) -> (Room, u64) {
                     id: id.clone(),
                     name: format!("Student {}", id.0),
                     role,
+                    owner: false,
                 },
             );
         };

@@ -56,6 +56,9 @@ pub struct MemberInfo {
     pub id: MemberId,
     pub name: String,
     pub role: Role,
+    /// The class's owner: the teacher who created it. Co-teachers cannot remove it.
+    #[serde(default)]
+    pub owner: bool,
     /// Whether the member has a live connection now. A member whose link drops stays in
     /// the room, disconnected, for a grace period before it is removed.
     pub connected: bool,

@@ -80,6 +80,8 @@ pub struct Identity {
     pub id: MemberId,
     pub name: String,
     pub role: Role,
+    /// The class's owner (the teacher who created it): no co-teacher may remove it.
+    pub owner: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -514,6 +516,7 @@ impl Room {
             id: who.id,
             name: who.name,
             role: who.role,
+            owner: who.owner && who.role == Role::Teacher,
             connected: true,
             joined_at_ms: now_ms,
             tab_visible: true,
@@ -717,8 +720,17 @@ impl Room {
                 if &member == actor {
                     return Err(RoomError::InvalidCommand("a teacher cannot remove itself"));
                 }
-                if !self.members.contains_key(&member) && !self.waiting.contains_key(&member) {
-                    return Err(RoomError::UnknownMember);
+                let target = match (self.members.get(&member), self.waiting.get(&member)) {
+                    (Some(m), _) => &m.info,
+                    (None, Some(w)) => w,
+                    (None, None) => return Err(RoomError::UnknownMember),
+                };
+                // Co-teachers are the owner's to take back; nobody removes the owner.
+                if target.owner {
+                    return Err(RoomError::Forbidden("anyone, on the class's owner,"));
+                }
+                if target.role == Role::Teacher && !me.info.owner {
+                    return Err(RoomError::Forbidden("a co-teacher, on another teacher,"));
                 }
                 let mut events = self.unpublish_events(&member);
                 events.push(RoomEvent::MemberLeft {

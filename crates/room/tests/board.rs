@@ -33,6 +33,7 @@ impl Class {
                     id: id(m),
                     name: m.into(),
                     role,
+                    owner: false,
                 },
             )
             .unwrap();

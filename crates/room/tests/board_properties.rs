@@ -123,6 +123,7 @@ fn class() -> Room {
                 id: member(i),
                 name: (*m).into(),
                 role,
+                owner: false,
             },
         )
         .unwrap();

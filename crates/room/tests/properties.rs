@@ -68,6 +68,7 @@ fn run(room: &mut Room, ops: &[Op]) -> Vec<SequencedEvent> {
                         id: member(*i),
                         name: MEMBERS[*i].into(),
                         role,
+                        owner: false,
                     },
                 )
                 .map(|(_, e)| e)
@@ -196,7 +197,7 @@ proptest! {
     #[test]
     fn retries_are_idempotent(ops in proptest::collection::vec(arb_op(), 0..60), c in arb_command()) {
         let mut room = Room::new("c");
-        room.join(0, Identity { id: member(0), name: "t".into(), role: Role::Teacher }).unwrap();
+        room.join(0, Identity { id: member(0), name: "t".into(), role: Role::Teacher, owner: false }).unwrap();
         run(&mut room, &ops);
         let first = room.apply(1000, &member(0), &CommandId("retry".into()), c.clone());
         let seq = room.last_seq();

@@ -37,6 +37,7 @@ impl Class {
                     id: id(m),
                     name: m.to_uppercase(),
                     role,
+                    owner: false,
                 },
             )
             .unwrap();
@@ -385,6 +386,7 @@ fn attendance_keeps_every_interval_and_the_hidden_time() {
                 id: id("a"),
                 name: "A".into(),
                 role: Role::Student,
+                owner: false,
             },
         )
         .unwrap();

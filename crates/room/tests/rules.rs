@@ -12,6 +12,7 @@ fn who(s: &str, role: Role) -> Identity {
         id: id(s),
         name: s.to_uppercase(),
         role,
+        owner: false,
     }
 }
 

@@ -17,6 +17,7 @@ fn join(room: &mut Room, now: u64, who: &str, role: Role) {
             id: id(who),
             name: who.to_uppercase(),
             role,
+            owner: false,
         },
     )
     .expect("joins");
@@ -166,7 +167,7 @@ proptest! {
             now += dt;
             let who = |m: &usize| id(names[*m]);
             match step {
-                Step::Join(m) => { let _ = room.join(now, Identity { id: who(m), name: names[*m].into(), role: Role::Student }); }
+                Step::Join(m) => { let _ = room.join(now, Identity { id: who(m), name: names[*m].into(), role: Role::Student, owner: false }); }
                 Step::Drop(m) => { room.disconnect(now, &who(m)); }
                 Step::Leave(m) => { room.leave(now, &who(m)); }
                 Step::Hide(m, h) if room.member(&who(m)).is_some_and(|i| i.connected) => {

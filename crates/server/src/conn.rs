@@ -89,6 +89,7 @@ async fn session(
         id: MemberId(claims.sub.clone()),
         name: claims.name.clone(),
         role: claims.role,
+        owner: false,
     };
     room.send(RoomMsg::Join {
         conn,

@@ -257,6 +257,10 @@ mail_configured: boolean, };
 
 export type MemberInfo = { id: MemberId, name: string, role: Role, 
 /**
+ * The class's owner: the teacher who created it. Co-teachers cannot remove it.
+ */
+owner: boolean, 
+/**
  * Whether the member has a live connection now. A member whose link drops stays in
  * the room, disconnected, for a grace period before it is removed.
  */
