@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of Aula: formatting and lints, Rust unit/property/integration tests,
 # the drift check of the TypeScript bindings, the web client's build and unit tests,
-# the fuzz target's build, and the end-to-end suite (browsers and the teacher window).
+# both fuzz targets for a fixed number of runs, and the end-to-end suite (browsers and the teacher window).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -28,8 +28,17 @@ cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --locked
 
-step "fuzz target builds"
-(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev decode_client)
+# Each target runs a fixed number of inputs from its committed seeds (about a minute in
+# all here); a crash fails the run and leaves the input under fuzz/artifacts/.
+step "fuzz (decode_client, room_apply)"
+(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev)
+for target in decode_client:200000 room_apply:6000; do
+  name=${target%%:*}; runs=${target##*:}
+  corpus=$(mktemp -d)
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --dev "$name" "$corpus" "seeds/$name" -- \
+    -runs="$runs" -max_total_time=120 -seed=1 -print_final_stats=1 2>&1 | tail -n 12)
+  rm -rf "$corpus"
+done
 
 step "end-to-end (real aula-server, teacher core and window under Xvfb, headless Chromium)"
 npm test --prefix tests

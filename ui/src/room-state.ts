@@ -114,7 +114,17 @@ function reduce(s: RoomSnapshot, e: RoomEvent, atMs: number): RoomSnapshot {
     case "quiz_revealed":
       n.quizzes = s.quizzes.map((q) =>
         q.info.id === e.quiz
-          ? { ...q, closed: true, results: e.results, info: { ...q.info, question: { ...q.info.question, correct: e.results.correct } } }
+          ? {
+              ...q,
+              closed: true,
+              results: e.results,
+              info: { ...q.info, question: { ...q.info.question, correct: e.results.correct } },
+              // A student's own verdict arrives with the reveal.
+              answers: q.answers.map((a) => {
+                const v = (e.verdicts ?? []).find((v) => v.member === a.member);
+                return v ? { ...a, correct: v.correct } : a;
+              }),
+            }
           : q,
       );
       break;

@@ -179,7 +179,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64() * 1000.0
     );
     let restore = median_ms(args.runs, || {
-        let r = Room::restore("bench", log.iter().cloned(), now).expect("the log replays");
+        let r = Room::restore("bench", log.iter().cloned(), [], now).expect("the log replays");
         assert_eq!(r.sessions().len(), room.sessions().len());
     });
     // What the live heatmap asks the room for every 5 s: the latest session only.

@@ -471,6 +471,7 @@ impl Worker {
                     return match code {
                         ErrorCode::InvalidToken
                         | ErrorCode::TokenExpired
+                        | ErrorCode::TokenRevoked
                         | ErrorCode::Removed
                         | ErrorCode::Forbidden
                         | ErrorCode::UnsupportedVersion => Exit::Fatal(e),
@@ -652,7 +653,13 @@ impl Worker {
                         .send(SessionEvent::CommandFailed { id, code, message });
                 } else {
                     tracing::warn!("server error {code:?}: {message}");
-                    if matches!(code, ErrorCode::Replaced | ErrorCode::Removed) {
+                    if matches!(
+                        code,
+                        ErrorCode::Replaced
+                            | ErrorCode::Removed
+                            | ErrorCode::TokenRevoked
+                            | ErrorCode::TokenExpired
+                    ) {
                         return Err(Exit::Fatal(ClientError::Server { code, message }));
                     }
                     if code == ErrorCode::ShuttingDown {
@@ -675,6 +682,18 @@ impl Worker {
                 }
                 Err(e) => return Err(Exit::Dropped(e)),
             },
+            // A resume the server could not finish exactly (its stored log had a hole)
+            // ends in a fresh snapshot on the same connection: take it.
+            ServerMsg::Welcome {
+                snapshot: Some(snapshot),
+                ..
+            } => {
+                if let Err(e) = self.cache().save_snapshot(&snapshot, now_ms()) {
+                    tracing::warn!("cache: {e}");
+                }
+                *lock(&self.replica) = Some(Room::from_snapshot(&snapshot));
+                self.publish_room();
+            }
             ServerMsg::Welcome { .. } | ServerMsg::Waiting | ServerMsg::Pong { .. } => {}
         }
         Ok(())

@@ -67,6 +67,15 @@ pub struct BoardItem {
 }
 
 /// An image shown under a page's items: an uploaded picture or a rendered PDF page.
+/// Whether `name` is an asset id the server could have made: 16 hex digits and `.png` or
+/// `.jpg`. Anything else (a path, a URL) is refused before it reaches a page or a disk.
+pub fn is_asset_name(name: &str) -> bool {
+    let Some((id, ext)) = name.split_once('.') else {
+        return false;
+    };
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "png" | "jpg")
+}
+
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
 pub struct PageBackground {
     /// Asset id from `POST /api/classes/{id}/assets`.

@@ -52,6 +52,7 @@ pub fn typescript_bindings() -> String {
         QuizAnswer::decl(&cfg),
         QuizResults::decl(&cfg),
         AnswerRecord::decl(&cfg),
+        Verdict::decl(&cfg),
         QuizState::decl(&cfg),
         EngagementParts::decl(&cfg),
         Attendance::decl(&cfg),

@@ -81,6 +81,13 @@ pub struct AnswerRecord {
     pub correct: Option<bool>,
 }
 
+/// Whether one student's answer was right, told to it at the reveal.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub member: MemberId,
+    pub correct: bool,
+}
+
 /// A quiz in a room snapshot.
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
 pub struct QuizState {

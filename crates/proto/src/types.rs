@@ -6,7 +6,9 @@ use crate::board::{
     BoardItem, BoardSnapshot, ChatMessage, DrawPolicy, EditCause, ItemId, PageBackground, PageId,
     PageInfo, Reaction, Tool, Viewport,
 };
-use crate::quiz::{AnswerRecord, Question, QuizAnswer, QuizId, QuizInfo, QuizResults, QuizState};
+use crate::quiz::{
+    AnswerRecord, Question, QuizAnswer, QuizId, QuizInfo, QuizResults, QuizState, Verdict,
+};
 
 /// What a member may do in a class. Checked by the server on every command.
 #[derive(Serialize, Deserialize, TS, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -289,15 +291,23 @@ pub enum RoomEvent {
     QuizClosed {
         quiz: QuizId,
     },
-    /// A teacher marked a short answer; seen by teachers and that student.
+    /// A teacher marked a short answer; seen by teachers, and by that student once the
+    /// quiz is revealed (before, a verdict would let students probe for answers).
     AnswerMarked {
         quiz: QuizId,
         member: MemberId,
         correct: bool,
+        /// The quiz was already revealed when it was marked.
+        #[serde(default)]
+        revealed: bool,
     },
     QuizRevealed {
         quiz: QuizId,
         results: QuizResults,
+        /// Each answer's verdict, known now. A student receives only its own; teachers
+        /// (who saw every verdict already) none.
+        #[serde(default)]
+        verdicts: Vec<Verdict>,
     },
     /// Stands in for an event this member may not see (another student's private chat),
     /// so its sequence stays gap-free.
@@ -333,7 +343,20 @@ impl RoomEvent {
                 anonymous,
             } => {
                 if record.member.as_ref() == Some(member) {
-                    Seen::Same
+                    // A student learns whether it was right at the reveal, not before:
+                    // otherwise throw-away identities could try every option first.
+                    if teacher || record.correct.is_none() {
+                        Seen::Same
+                    } else {
+                        Seen::Changed(RoomEvent::QuizAnswered {
+                            quiz: quiz.clone(),
+                            record: AnswerRecord {
+                                correct: None,
+                                ..record.clone()
+                            },
+                            anonymous: *anonymous,
+                        })
+                    }
                 } else if !teacher {
                     Seen::Hidden
                 } else if *anonymous {
@@ -349,7 +372,35 @@ impl RoomEvent {
                     Seen::Same
                 }
             }
-            RoomEvent::AnswerMarked { member: m, .. } if !teacher && m != member => Seen::Hidden,
+            RoomEvent::AnswerMarked {
+                member: m,
+                revealed,
+                ..
+            } if !teacher && (m != member || !revealed) => Seen::Hidden,
+            RoomEvent::QuizRevealed {
+                quiz,
+                results,
+                verdicts,
+            } => {
+                let mine: Vec<Verdict> = if teacher {
+                    Vec::new()
+                } else {
+                    verdicts
+                        .iter()
+                        .filter(|v| &v.member == member)
+                        .cloned()
+                        .collect()
+                };
+                if mine.len() == verdicts.len() {
+                    Seen::Same
+                } else {
+                    Seen::Changed(RoomEvent::QuizRevealed {
+                        quiz: quiz.clone(),
+                        results: results.clone(),
+                        verdicts: mine,
+                    })
+                }
+            }
             _ => Seen::Same,
         }
     }

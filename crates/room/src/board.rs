@@ -2,7 +2,7 @@
 //! restored or moved), so a replica only ever replays effects and never re-decides:
 //! a client that missed the graveyard or the undo stacks still ends up identical.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use aula_proto::{
     BoardItem, BoardSnapshot, DrawPolicy, EditCause, ItemId, MemberId, PageId, PageInfo,
@@ -31,6 +31,80 @@ pub const COORD_LIMIT: i32 = 100_000;
 pub const MAX_WIDTH: u16 = 400;
 /// Board edits each member can undo.
 pub const UNDO_DEPTH: usize = 200;
+/// Points (triples) on the whole board at once, every page together. Bounds the room's
+/// memory and the size of a snapshot (about 10 bytes a point as JSON).
+pub const MAX_BOARD_POINTS: usize = 1_000_000;
+/// Points kept in erased items for undo. Past it the longest-erased go for good (an undo
+/// then brings back what is still kept), so erasing never grows a room without bound.
+pub const MAX_GRAVEYARD_POINTS: usize = 1_000_000;
+/// Steps one area-eraser command may take (box tests, outline points decoded, segment
+/// distances). A path over more than this is refused; the client erases in pieces.
+pub const MAX_ERASE_WORK: u64 = 1_000_000;
+
+/// Whether a client's coordinate is on the board. Never `abs()`: `i32::MIN` has none.
+pub fn on_board(v: i32) -> bool {
+    (-COORD_LIMIT..=COORD_LIMIT).contains(&v)
+}
+
+/// The box around an item's points, kept with the item so moves and the eraser can check
+/// it without decoding every point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Extent {
+    min: (i32, i32),
+    max: (i32, i32),
+}
+
+impl Extent {
+    fn of(points: &[i32]) -> Extent {
+        let mut e: Option<Extent> = None;
+        for p in geometry::decode(points) {
+            e = Some(e.map_or(Extent::at(p), |e| e.grown(p)));
+        }
+        e.unwrap_or(Extent::at((0, 0, 0)))
+    }
+
+    fn at(p: Point) -> Extent {
+        Extent {
+            min: (p.0, p.1),
+            max: (p.0, p.1),
+        }
+    }
+
+    fn grown(self, p: Point) -> Extent {
+        Extent {
+            min: (self.min.0.min(p.0), self.min.1.min(p.1)),
+            max: (self.max.0.max(p.0), self.max.1.max(p.1)),
+        }
+    }
+
+    /// The box moved by `(dx, dy)`, if it stays on the board.
+    fn moved(self, dx: i32, dy: i32) -> Option<Extent> {
+        let e = Extent {
+            min: (self.min.0.checked_add(dx)?, self.min.1.checked_add(dy)?),
+            max: (self.max.0.checked_add(dx)?, self.max.1.checked_add(dy)?),
+        };
+        [e.min.0, e.min.1, e.max.0, e.max.1]
+            .into_iter()
+            .all(on_board)
+            .then_some(e)
+    }
+
+    fn shifted_saturating(self, dx: i32, dy: i32) -> Extent {
+        Extent {
+            min: (self.min.0.saturating_add(dx), self.min.1.saturating_add(dy)),
+            max: (self.max.0.saturating_add(dx), self.max.1.saturating_add(dy)),
+        }
+    }
+
+    fn as_box(self) -> geometry::Box2 {
+        (
+            f64::from(self.min.0),
+            f64::from(self.min.1),
+            f64::from(self.max.0),
+            f64::from(self.max.1),
+        )
+    }
+}
 
 /// One undoable edit, as its author made it. Undo and redo move it between stacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +134,13 @@ pub struct Board {
     cursors: BTreeMap<ItemId, Point>,
     /// Erased items, kept so an undo can bring them back.
     graveyard: BTreeMap<ItemId, BoardItem>,
+    /// Graveyard ids, longest-erased first, for pruning past `MAX_GRAVEYARD_POINTS`. An id
+    /// restored meanwhile is skipped when its turn comes.
+    burials: VecDeque<ItemId>,
+    graveyard_points: usize,
+    /// Each live item's box (derived from its points).
+    extents: BTreeMap<ItemId, Extent>,
+    live_points: usize,
     undo: BTreeMap<MemberId, Vec<Edit>>,
     redo: BTreeMap<MemberId, Vec<Edit>>,
     current: PageId,
@@ -81,6 +162,10 @@ impl Default for Board {
             stacks: BTreeMap::from([(first.clone(), BTreeMap::new())]),
             cursors: BTreeMap::new(),
             graveyard: BTreeMap::new(),
+            burials: VecDeque::new(),
+            graveyard_points: 0,
+            extents: BTreeMap::new(),
+            live_points: 0,
             undo: BTreeMap::new(),
             redo: BTreeMap::new(),
             current: first,
@@ -207,7 +292,11 @@ impl Board {
                 need_teacher()?;
                 self.need_page(&page)?;
                 if let Some(b) = &background {
-                    check_id(&b.asset)?;
+                    if !aula_proto::is_asset_name(&b.asset) {
+                        return Err(RoomError::InvalidCommand(
+                            "a background is an asset id from the upload (16 hex digits .png or .jpg)",
+                        ));
+                    }
                     if b.width == 0 || b.height == 0 || b.width > 16_384 || b.height > 16_384 {
                         return Err(RoomError::Limit("background size must be 1 to 16384"));
                     }
@@ -225,8 +314,8 @@ impl Board {
             RoomCommand::SetViewport { viewport } => {
                 need_teacher()?;
                 if !(10..=1000).contains(&viewport.zoom)
-                    || viewport.x.abs() > COORD_LIMIT
-                    || viewport.y.abs() > COORD_LIMIT
+                    || !on_board(viewport.x)
+                    || !on_board(viewport.y)
                 {
                     return Err(RoomError::InvalidCommand(
                         "zoom must be 10 to 1000 and the viewport on the board",
@@ -278,6 +367,7 @@ impl Board {
                     return Err(RoomError::InvalidCommand("a stroke starts with a point"));
                 }
                 check_points(None, &points, MAX_BATCH_POINTS)?;
+                self.check_room_for(points.len() / 3)?;
                 let open = self
                     .cursors
                     .keys()
@@ -315,6 +405,7 @@ impl Board {
                         "the stroke has too many points; start another",
                     ));
                 }
+                self.check_room_for(points.len() / 3)?;
                 Ok(vec![RoomEvent::StrokePoints { item, points }])
             }
             RoomCommand::EndStroke { item } => {
@@ -350,6 +441,7 @@ impl Board {
                         "shapes take two points and text one",
                     ));
                 }
+                self.check_room_for(points.len() / 3)?;
                 match (tool, &text) {
                     (Tool::Text, Some(t)) => {
                         if t.trim().is_empty() {
@@ -400,18 +492,13 @@ impl Board {
                 if path.len() / 2 > MAX_ERASE_PATH_POINTS {
                     return Err(RoomError::Limit("the eraser path is too long"));
                 }
-                if path.iter().any(|v| v.abs() > COORD_LIMIT) || radius == 0 || radius > 500 {
+                if !path.iter().copied().all(on_board) || radius == 0 || radius > 500 {
                     return Err(RoomError::InvalidCommand(
                         "the eraser path must be on the board, with a radius of 1 to 500",
                     ));
                 }
                 let path: Vec<geometry::Xy> = path.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-                let items: Vec<ItemId> = self
-                    .page_items(&page)
-                    .filter(|i| teacher || &i.author == actor)
-                    .filter(|i| geometry::touches(i, &path, radius))
-                    .map(|i| i.id.clone())
-                    .collect();
+                let items = self.erased_by(actor, teacher, &page, &path, radius)?;
                 if items.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -423,12 +510,19 @@ impl Board {
             }
             RoomCommand::MoveItems { items, dx, dy } => {
                 need_draw()?;
-                if dx.abs() > COORD_LIMIT || dy.abs() > COORD_LIMIT {
-                    return Err(RoomError::InvalidCommand("move stays on the board"));
-                }
                 let items = self.selection(actor, teacher, items)?;
                 if dx == 0 && dy == 0 {
                     return Ok(Vec::new());
+                }
+                // Every item must stay whole on the board: checked on its box, so repeated
+                // moves cannot walk anything past the limit.
+                if items
+                    .iter()
+                    .any(|id| self.moved_extent(id, dx, dy).is_none())
+                {
+                    return Err(RoomError::InvalidCommand(
+                        "the move would take items off the board",
+                    ));
                 }
                 Ok(vec![RoomEvent::ItemsMoved {
                     items,
@@ -456,14 +550,18 @@ impl Board {
                 let Some(edit) = self.undo.get(actor).and_then(|s| s.last()) else {
                     return Ok(Vec::new());
                 };
-                Ok(vec![self.make(&edit.inverse(), by, EditCause::Undo)])
+                let event = self.make(&edit.inverse(), by, EditCause::Undo);
+                self.check_restore(&event)?;
+                Ok(vec![event])
             }
             RoomCommand::Redo => {
                 need_draw()?;
                 let Some(edit) = self.redo.get(actor).and_then(|s| s.last()) else {
                     return Ok(Vec::new());
                 };
-                Ok(vec![self.make(edit, by, EditCause::Redo)])
+                let event = self.make(edit, by, EditCause::Redo);
+                self.check_restore(&event)?;
+                Ok(vec![event])
             }
             _ => Err(RoomError::InvalidCommand("not a board command")),
         }
@@ -482,14 +580,83 @@ impl Board {
                 by,
                 cause,
             },
+            // Someone else may have moved an item since: it moves only if it stays on
+            // the board, so an undo can never push anything past the limit.
             Edit::Moved(ids, dx, dy) => RoomEvent::ItemsMoved {
-                items: self.live(ids),
+                items: self
+                    .live(ids)
+                    .into_iter()
+                    .filter(|id| self.moved_extent(id, *dx, *dy).is_some())
+                    .collect(),
                 dx: *dx,
                 dy: *dy,
                 by,
                 cause,
             },
         }
+    }
+
+    fn moved_extent(&self, id: &ItemId, dx: i32, dy: i32) -> Option<Extent> {
+        self.extents.get(id)?.moved(dx, dy)
+    }
+
+    /// Refuses new points past the board's budget.
+    fn check_room_for(&self, points: usize) -> Result<(), RoomError> {
+        if self.live_points.saturating_add(points) > MAX_BOARD_POINTS {
+            return Err(RoomError::Limit(
+                "the board is full; clear a page or erase something first",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An undo or redo that brings items back must fit the board's budget too.
+    fn check_restore(&self, event: &RoomEvent) -> Result<(), RoomError> {
+        if let RoomEvent::ItemsRestored { items, .. } = event {
+            self.check_room_for(items.iter().map(|i| i.points.len() / 3).sum())?;
+        }
+        Ok(())
+    }
+
+    /// The items an area eraser dragged along `path` on `page` takes: the actor's own, or
+    /// any for a teacher. Costs at most `MAX_ERASE_WORK` steps, then refuses.
+    fn erased_by(
+        &self,
+        actor: &MemberId,
+        teacher: bool,
+        page: &PageId,
+        path: &[geometry::Xy],
+        radius: u16,
+    ) -> Result<Vec<ItemId>, RoomError> {
+        let too_much =
+            || RoomError::Limit("the eraser covered too much at once; erase in shorter strokes");
+        let path_box = geometry::bounds_of_points(path);
+        let mut budget = MAX_ERASE_WORK;
+        let mut items = Vec::new();
+        for item in self.page_items(page) {
+            budget = budget.checked_sub(1).ok_or_else(too_much)?;
+            if !(teacher || &item.author == actor) {
+                continue;
+            }
+            let reach = f64::from(radius) + f64::from(item.width) / 2.0;
+            let mut b = self
+                .extents
+                .get(&item.id)
+                .map_or_else(|| geometry::bounds_of_points(&[]), |e| e.as_box());
+            if item.tool == Tool::Text {
+                let (lo, hi) = geometry::text_box(item);
+                b = geometry::union(b, geometry::bounds_of_points(&[lo, hi]));
+            }
+            if !geometry::overlap(geometry::pad(b, reach), path_box) {
+                continue;
+            }
+            match geometry::touches(item, path, radius, &mut budget) {
+                Some(true) => items.push(item.id.clone()),
+                Some(false) => {}
+                None => return Err(too_much()),
+            }
+        }
+        Ok(items)
     }
 
     fn live(&self, ids: &[ItemId]) -> Vec<ItemId> {
@@ -589,8 +756,15 @@ impl Board {
             .entry(item.page.clone())
             .or_default()
             .insert(item.z, item.id.clone());
-        self.graveyard.remove(&item.id);
-        self.items.insert(item.id.clone(), item);
+        if let Some(old) = self.graveyard.remove(&item.id) {
+            self.graveyard_points = self.graveyard_points.saturating_sub(old.points.len() / 3);
+        }
+        self.extents
+            .insert(item.id.clone(), Extent::of(&item.points));
+        self.live_points += item.points.len() / 3;
+        if let Some(old) = self.items.insert(item.id.clone(), item) {
+            self.live_points = self.live_points.saturating_sub(old.points.len() / 3);
+        }
     }
 
     fn bury(&mut self, id: &ItemId) {
@@ -599,8 +773,34 @@ impl Board {
                 s.remove(&item.z);
             }
             self.cursors.remove(id);
+            self.extents.remove(id);
+            let n = item.points.len() / 3;
+            self.live_points = self.live_points.saturating_sub(n);
             item.open = false;
-            self.graveyard.insert(id.clone(), item);
+            self.graveyard_points += n;
+            if let Some(old) = self.graveyard.insert(id.clone(), item) {
+                self.graveyard_points = self.graveyard_points.saturating_sub(old.points.len() / 3);
+            }
+            self.burials.push_back(id.clone());
+        }
+    }
+
+    /// Forgets the longest-erased items past the graveyard's budget. Every replica runs
+    /// this in `apply`, in log order, so all of them forget the same items.
+    fn prune_graveyard(&mut self) {
+        while self.graveyard_points > MAX_GRAVEYARD_POINTS {
+            let Some(id) = self.burials.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.graveyard.remove(&id) {
+                self.graveyard_points = self.graveyard_points.saturating_sub(old.points.len() / 3);
+            }
+        }
+        // Ids restored since they were buried linger in the queue; drop them when the
+        // queue outgrows the graveyard so it stays bounded too.
+        if self.burials.len() > 2 * self.graveyard.len() + 64 {
+            let graveyard = &self.graveyard;
+            self.burials.retain(|id| graveyard.contains_key(id));
         }
     }
 
@@ -669,7 +869,15 @@ impl Board {
                     (self.items.get_mut(item), self.cursors.get_mut(item))
                 {
                     it.points.extend_from_slice(points);
-                    *cursor = geometry::advance(*cursor, points);
+                    self.live_points += points.len() / 3;
+                    let mut extent = self.extents.get(item).copied();
+                    for t in points.chunks_exact(3) {
+                        *cursor = geometry::advance(*cursor, t);
+                        extent = Some(extent.map_or(Extent::at(*cursor), |e| e.grown(*cursor)));
+                    }
+                    if let Some(e) = extent {
+                        self.extents.insert(item.clone(), e);
+                    }
                 }
             }
             RoomEvent::StrokeEnded { item } => {
@@ -682,6 +890,7 @@ impl Board {
                 for id in items {
                     self.bury(id);
                 }
+                self.prune_graveyard();
                 self.record(by, *cause, Edit::Erased(items.clone()));
             }
             RoomEvent::ItemsRestored { items, by, cause } => {
@@ -701,15 +910,20 @@ impl Board {
                 by,
                 cause,
             } => {
+                // Saturating: a log written before the move checks existed may hold moves
+                // that overflow; replaying it must not panic.
                 for id in items {
                     if let Some(it) = self.items.get_mut(id)
                         && it.points.len() >= 2
                     {
-                        it.points[0] += dx;
-                        it.points[1] += dy;
+                        it.points[0] = it.points[0].saturating_add(*dx);
+                        it.points[1] = it.points[1].saturating_add(*dy);
                         if let Some(c) = self.cursors.get_mut(id) {
-                            c.0 += dx;
-                            c.1 += dy;
+                            c.0 = c.0.saturating_add(*dx);
+                            c.1 = c.1.saturating_add(*dy);
+                        }
+                        if let Some(e) = self.extents.get_mut(id) {
+                            *e = e.shifted_saturating(*dx, *dy);
                         }
                     }
                 }
@@ -776,8 +990,7 @@ fn check_points(from: Option<Point>, points: &[i32], max: usize) -> Result<(), R
                 p.saturating_add(t[2]),
             ),
         };
-        if next.0.abs() > COORD_LIMIT || next.1.abs() > COORD_LIMIT || !(0..=255).contains(&next.2)
-        {
+        if !on_board(next.0) || !on_board(next.1) || !(0..=255).contains(&next.2) {
             return Err(RoomError::InvalidCommand(
                 "points must stay on the board with pressure 0 to 255",
             ));

@@ -7,10 +7,11 @@
 
 mod activity;
 mod board;
-mod dedup;
+pub mod dedup;
 pub mod engagement;
 pub mod geometry;
 mod log;
+pub mod names;
 mod quiz;
 pub mod summary;
 mod talk;
@@ -24,7 +25,7 @@ use aula_proto::{
 
 pub use activity::{Activity, Attendance, MOSTLY_HIDDEN, MemberActivity, Session, Totals};
 pub use board::*;
-pub use dedup::CommandDedup;
+pub use dedup::{CommandDedup, CommandKey, command_key};
 pub use log::{EventLog, ResumeError};
 pub use quiz::{MAX_OPTIONS, MAX_QUIZZES, Quiz, Quizzes};
 pub use talk::{CHAT_HISTORY, MAX_CHAT_CHARS, RateLimit, Talk};
@@ -32,9 +33,9 @@ pub use talk::{CHAT_HISTORY, MAX_CHAT_CHARS, RateLimit, Talk};
 /// Who changes a room's settings on the operator's behalf (server configuration).
 pub const OPERATOR: &str = "operator";
 
-/// How many events a room keeps in memory for resume. Older ones are in storage; a
-/// client further behind than this gets a fresh snapshot instead.
-pub const DEFAULT_LOG_CAPACITY: usize = 50_000;
+/// How many events a room keeps in memory for resume. Older ones are read back from
+/// storage page by page (the server), or replaced by a snapshot (a client's replica).
+pub const DEFAULT_LOG_CAPACITY: usize = 8_192;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum RoomError {
@@ -149,7 +150,7 @@ impl Room {
             removed: BTreeSet::new(),
             tracks: BTreeMap::new(),
             log: EventLog::new(log_capacity),
-            dedup: CommandDedup::new(dedup::DEFAULT_CAPACITY),
+            dedup: CommandDedup::default(),
             board: Board::default(),
             talk: Talk::default(),
             quizzes: Quizzes::default(),
@@ -162,15 +163,21 @@ impl Room {
 
     /// Rebuilds a room from its stored log, for a server that restarted. Every member is
     /// then disconnected until it reconnects, and nobody publishes media any more.
+    /// `applied` are the commands stored as applied (oldest first), so their retries are
+    /// still recognised.
     pub fn restore(
         class_id: impl Into<String>,
         stored: impl IntoIterator<Item = SequencedEvent>,
+        applied: impl IntoIterator<Item = (MemberId, CommandKey)>,
         now_ms: u64,
     ) -> Result<Self, ResumeError> {
         let mut room = Room::new(class_id);
         for ev in stored {
             room.log.push_existing(ev.clone())?;
             room.apply_event(&ev);
+        }
+        for (member, key) in applied {
+            room.dedup.insert_key(member, key, Ok(()));
         }
         let mut follow = Vec::new();
         for track in room.tracks.keys() {
@@ -309,10 +316,12 @@ impl Room {
             return Vec::new();
         };
         let (from, to) = (span.started_at_ms, span.end_or(now_ms));
+        // Anonymous quizzes count for nobody: a per-student figure would tell who answered
+        // and whether they were right.
         let quizzes: Vec<&quiz::Quiz> = self
             .quizzes
             .iter()
-            .filter(|q| (from..=to).contains(&q.info.started_at_ms))
+            .filter(|q| (from..=to).contains(&q.info.started_at_ms) && !q.info.anonymous)
             .collect();
         self.activity
             .members()
@@ -486,6 +495,16 @@ impl Room {
         self.log.since(after)
     }
 
+    /// At most `limit` of the events after `after`, from memory; `TooOld` when memory no
+    /// longer holds the first of them.
+    pub fn events_page(
+        &self,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<SequencedEvent>, ResumeError> {
+        self.log.page(after, limit)
+    }
+
     /// A member arrives (or comes back) with a verified identity.
     pub fn join(
         &mut self,
@@ -651,7 +670,7 @@ impl Room {
         };
         self.dedup.insert(
             actor.clone(),
-            id.clone(),
+            id,
             outcome.as_ref().map(|_| ()).map_err(Clone::clone),
         );
         let events = outcome?;

@@ -81,6 +81,11 @@ impl EventLog {
 
     /// Exactly the events after `after`, in order.
     pub fn since(&self, after: Seq) -> Result<Vec<SequencedEvent>, ResumeError> {
+        self.page(after, usize::MAX)
+    }
+
+    /// The first `limit` events after `after`, in order: a page of a long resume.
+    pub fn page(&self, after: Seq, limit: usize) -> Result<Vec<SequencedEvent>, ResumeError> {
         if after > self.last {
             return Err(ResumeError::Ahead {
                 after,
@@ -92,6 +97,6 @@ impl EventLog {
             return Err(ResumeError::TooOld { after, oldest });
         }
         let skip = (after.0 + 1 - oldest.0) as usize;
-        Ok(self.events.iter().skip(skip).cloned().collect())
+        Ok(self.events.iter().skip(skip).take(limit).cloned().collect())
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aula_proto::{
     AnswerRecord, MemberId, Question, QuestionKind, QuizAnswer, QuizId, QuizInfo, QuizResults,
-    QuizState, Role, RoomCommand, RoomEvent,
+    QuizState, Role, RoomCommand, RoomEvent, Verdict,
 };
 
 use crate::RoomError;
@@ -66,7 +66,8 @@ impl Quiz {
     /// The quiz as one member may see it.
     pub fn state_for(&self, member: &MemberId, role: Role) -> QuizState {
         let teacher = role == Role::Teacher;
-        let info = if self.results.is_some() {
+        let revealed = self.results.is_some();
+        let info = if revealed {
             self.info.clone()
         } else {
             self.info.for_role(role)
@@ -81,6 +82,8 @@ impl Quiz {
                 } else {
                     a.member.clone()
                 },
+                // A student's own verdict waits for the reveal.
+                correct: if teacher || revealed { a.correct } else { None },
                 ..a.clone()
             })
             .collect::<Vec<_>>();
@@ -243,6 +246,7 @@ impl Quizzes {
                     quiz,
                     member,
                     correct,
+                    revealed: q.results.is_some(),
                 }])
             }
             RoomCommand::RevealQuiz { quiz } => {
@@ -258,6 +262,16 @@ impl Quizzes {
                 events.push(RoomEvent::QuizRevealed {
                     quiz,
                     results: q.results(),
+                    verdicts: q
+                        .answers
+                        .iter()
+                        .filter_map(|a| {
+                            Some(Verdict {
+                                member: a.member.clone()?,
+                                correct: a.correct?,
+                            })
+                        })
+                        .collect(),
                 });
                 Ok(events)
             }
@@ -295,6 +309,7 @@ impl Quizzes {
                 quiz,
                 member,
                 correct,
+                ..
             } => {
                 if let Some(a) = self.quizzes.get_mut(quiz).and_then(|q| {
                     q.answers
@@ -304,10 +319,24 @@ impl Quizzes {
                     a.correct = Some(*correct);
                 }
             }
-            RoomEvent::QuizRevealed { quiz, results } => {
+            RoomEvent::QuizRevealed {
+                quiz,
+                results,
+                verdicts,
+            } => {
                 if let Some(q) = self.quizzes.get_mut(quiz) {
                     q.closed = true;
                     q.results = Some(results.clone());
+                    // A student's replica held its own answer without the verdict.
+                    for v in verdicts {
+                        if let Some(a) = q
+                            .answers
+                            .iter_mut()
+                            .find(|a| a.member.as_ref() == Some(&v.member))
+                        {
+                            a.correct = Some(v.correct);
+                        }
+                    }
                     // A replica that saw the question without its answers learns them now.
                     q.info.question.correct = results.correct.clone();
                 }

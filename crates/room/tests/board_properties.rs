@@ -170,7 +170,7 @@ proptest! {
         let mut room = class();
         run(&mut room, &ops, 0);
         let log = room.events_since(Seq(0)).unwrap();
-        let restored = Room::restore("c", log, 1_000_000).unwrap();
+        let restored = Room::restore("c", log, [], 1_000_000).unwrap();
         let (a, b) = (room.snapshot(), restored.snapshot());
         prop_assert_eq!(a.board, b.board);
         prop_assert_eq!(a.chat, b.chat);

@@ -197,7 +197,18 @@ fn students_see_no_right_answers_and_no_one_elses_answers_before_the_reveal() {
         ev.for_member(&id("b"), Role::Student).event,
         RoomEvent::Redacted
     );
-    assert_eq!(ev.for_member(&id("a"), Role::Student), ev);
+    // The answering student sees its answer but not whether it was right: a verdict
+    // before the reveal would let throw-away identities probe every option.
+    let RoomEvent::QuizAnswered { record, .. } = ev.for_member(&id("a"), Role::Student).event
+    else {
+        panic!()
+    };
+    assert_eq!(record.member, Some(id("a")));
+    assert_eq!(record.correct, None);
+    assert_eq!(
+        c.room.snapshot_for(&id("a"), Role::Student).quizzes[0].answers[0].correct,
+        None
+    );
     assert_eq!(ev.for_member(&id("t"), Role::Teacher), ev);
     let snap_b = c.room.snapshot_for(&id("b"), Role::Student);
     assert!(
@@ -211,6 +222,7 @@ fn students_see_no_right_answers_and_no_one_elses_answers_before_the_reveal() {
         c.room.snapshot_for(&id("t"), Role::Teacher).quizzes[0].answered,
         1
     );
+    let snap_a = c.room.snapshot_for(&id("a"), Role::Student);
     c.run(
         12_000,
         "t",
@@ -222,6 +234,82 @@ fn students_see_no_right_answers_and_no_one_elses_answers_before_the_reveal() {
     let snap_b = c.room.snapshot_for(&id("b"), Role::Student);
     assert_eq!(snap_b.quizzes[0].info.question.correct, vec![0, 2]);
     assert_eq!(snap_b.quizzes[0].results.as_ref().unwrap().right, 1);
+    // At the reveal, the student's own verdict arrives, and only its own.
+    let revealed = c
+        .room
+        .events_since(Seq(0))
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|e| matches!(e.event, RoomEvent::QuizRevealed { .. }))
+        .unwrap();
+    let RoomEvent::QuizRevealed { verdicts, .. } =
+        revealed.for_member(&id("a"), Role::Student).event
+    else {
+        panic!()
+    };
+    assert_eq!(
+        verdicts,
+        vec![Verdict {
+            member: id("a"),
+            correct: true
+        }]
+    );
+    let RoomEvent::QuizRevealed { verdicts, .. } =
+        revealed.for_member(&id("b"), Role::Student).event
+    else {
+        panic!()
+    };
+    assert!(verdicts.is_empty());
+    assert_eq!(
+        c.room.snapshot_for(&id("a"), Role::Student).quizzes[0].answers[0].correct,
+        Some(true)
+    );
+    // A student's replica learns its verdict from the reveal.
+    let mut replica = Room::from_snapshot(&snap_a);
+    assert_eq!(
+        replica.quizzes().iter().next().unwrap().answers[0].correct,
+        None
+    );
+    for ev in c.room.events_since(snap_a.seq).unwrap() {
+        replica
+            .apply_sequenced(&ev.for_member(&id("a"), Role::Student))
+            .unwrap();
+    }
+    assert_eq!(
+        replica.quizzes().iter().next().unwrap().answers[0].correct,
+        Some(true)
+    );
+}
+
+/// Anonymous quizzes count for nobody in the report: a per-student figure would say who
+/// answered and whether they were right.
+#[test]
+fn anonymous_quizzes_are_not_counted_per_student() {
+    let mut c = Class::new();
+    c.start(
+        10_000,
+        "anon",
+        question(QuestionKind::SingleChoice, &["a", "b"], &[1]),
+        None,
+        true,
+    );
+    c.answer(11_000, "a", "anon", &[1], None).unwrap();
+    let report = c.room.report(20_000);
+    for s in &report.students {
+        assert_eq!(
+            (s.quizzes_answered, s.quizzes_right),
+            (0, 0),
+            "{:?}",
+            s.attendance.name
+        );
+    }
+    assert_eq!(
+        report.quizzes.len(),
+        1,
+        "the quiz still shows with its counts"
+    );
+    assert_eq!(report.quizzes[0].answered, 1);
 }
 
 #[test]
@@ -415,7 +503,7 @@ fn attendance_keeps_every_interval_and_the_hidden_time() {
         .unwrap();
     assert!(b.mostly_hidden);
     // The same attendance comes back from the stored log.
-    let restored = Room::restore("c1", c.room.events_since(Seq(0)).unwrap(), 100_000).unwrap();
+    let restored = Room::restore("c1", c.room.events_since(Seq(0)).unwrap(), [], 100_000).unwrap();
     let again = restored
         .attendance(100_000)
         .into_iter()

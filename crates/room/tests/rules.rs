@@ -341,7 +341,7 @@ fn restore_rebuilds_the_same_room_with_everyone_offline() {
     )
     .unwrap();
     let stored = r.events_since(Seq(0)).unwrap();
-    let back = Room::restore("c1", stored.clone(), 50).unwrap();
+    let back = Room::restore("c1", stored.clone(), [], 50).unwrap();
     let snap = back.snapshot();
     assert_eq!(snap.members.len(), 3);
     assert!(snap.members.iter().all(|m| !m.connected));
@@ -350,7 +350,7 @@ fn restore_rebuilds_the_same_room_with_everyone_offline() {
     let mut holed = stored;
     holed.remove(2);
     assert!(matches!(
-        Room::restore("c1", holed, 50),
+        Room::restore("c1", holed, [], 50),
         Err(ResumeError::Gap { .. })
     ));
 }
@@ -379,4 +379,51 @@ fn resume_outside_the_log_asks_for_a_snapshot() {
         r.events_since(Seq(12)),
         Err(ResumeError::Ahead { .. })
     ));
+}
+
+#[test]
+fn only_the_owner_removes_a_teacher_and_nobody_removes_the_owner() {
+    let mut r = Room::new("c1");
+    r.join(
+        1,
+        Identity {
+            owner: true,
+            ..who("own", Role::Teacher)
+        },
+    )
+    .unwrap();
+    r.join(1, who("co", Role::Teacher)).unwrap();
+    r.join(1, who("co2", Role::Teacher)).unwrap();
+    r.join(1, who("s", Role::Student)).unwrap();
+    assert!(r.member(&id("own")).unwrap().owner);
+    let remove = |m: &str| RoomCommand::RemoveMember { member: id(m) };
+    // A co-teacher can neither remove the owner nor another teacher.
+    let e = r
+        .apply(2, &id("co"), &cmd("x1"), remove("own"))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+    let e = r
+        .apply(2, &id("co"), &cmd("x2"), remove("co2"))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Forbidden);
+    assert!(r.member(&id("own")).is_some() && r.member(&id("co2")).is_some());
+    // It still moderates students.
+    r.apply(3, &id("co"), &cmd("x3"), remove("s")).unwrap();
+    // The owner takes a co-teacher back.
+    r.apply(4, &id("own"), &cmd("x4"), remove("co")).unwrap();
+    assert!(r.member(&id("co")).is_none());
+    assert_eq!(
+        r.join(5, who("co", Role::Teacher)).unwrap_err(),
+        RoomError::Removed
+    );
+    // A student token claiming ownership is not the owner.
+    r.join(
+        6,
+        Identity {
+            owner: true,
+            ..who("s2", Role::Student)
+        },
+    )
+    .unwrap();
+    assert!(!r.member(&id("s2")).unwrap().owner);
 }

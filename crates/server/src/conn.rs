@@ -22,6 +22,8 @@ use crate::{AppState, now_ms};
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Clients ping every 10 s; silence this long means the link is dead.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// How long one frame may take to reach the socket before the peer counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames queued toward one client before the room gives up on it.
 const OUTBOUND_QUEUE: usize = 1024;
 
@@ -123,8 +125,16 @@ async fn session(
             }
             out = out_rx.recv() => match out {
                 Some(Outbound::Frame(f)) => {
-                    if sink.send(Message::Text(f)).await.is_err() {
-                        break Ok(());
+                    // A peer that stops reading (a laptop asleep, a stalled proxy) must not
+                    // hold this task, its queue and its socket forever.
+                    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(f))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break Ok(()),
+                    }
+                }
+                Some(Outbound::Drained) => {
+                    if room.send(RoomMsg::More { conn }).await.is_err() {
+                        break Err((ErrorCode::Internal, "the room is gone".into()));
                     }
                 }
                 None => break Ok(()),

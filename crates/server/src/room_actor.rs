@@ -23,7 +23,17 @@ pub type ConnId = u64;
 #[derive(Debug)]
 pub enum Outbound {
     Frame(Utf8Bytes),
+    /// Everything queued before this was written to the socket: a resuming connection
+    /// asks for its next page of missed events (`RoomMsg::More`). This is the resume's
+    /// backpressure: a page is read only once the last one has left.
+    Drained,
 }
+
+/// Missed events sent to a resuming connection at once.
+const RESUME_PAGE: usize = 256;
+/// A client further behind than this gets a snapshot instead of the events: past it a
+/// snapshot is the smaller download.
+const RESUME_STREAM_MAX: u64 = 50_000;
 
 pub enum RoomMsg {
     Join {
@@ -40,6 +50,10 @@ pub enum RoomMsg {
     },
     /// The socket closed without a `leave`.
     Gone {
+        conn: ConnId,
+    },
+    /// A resuming connection wrote its last page; send the next.
+    More {
         conn: ConnId,
     },
     Sfu(SfuEvent),
@@ -64,6 +78,9 @@ struct Conn {
     kill: Option<oneshot::Sender<(ErrorCode, String)>>,
     admitted: bool,
     peer: Option<PeerId>,
+    /// While a resume streams: the last missed event sent. Live events are not fanned
+    /// out to it then; the pages reach them in order.
+    catch_up: Option<Seq>,
 }
 
 pub struct RoomActor {
@@ -93,7 +110,18 @@ pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sen
             }
         };
         let restored_from = stored.len();
-        let room = match Room::restore(class_id.clone(), stored, now_ms()) {
+        let applied = match state
+            .storage
+            .applied_commands(&class_id, aula_room::dedup::PER_MEMBER)
+        {
+            Ok(applied) => applied,
+            Err(e) => {
+                tracing::error!(class = %class_id, "cannot read applied commands; retries after this restart may apply twice: {e}");
+                state.metrics.storage_errors.fetch_add(1, Relaxed);
+                Vec::new()
+            }
+        };
+        let room = match Room::restore(class_id.clone(), stored, applied, now_ms()) {
             Ok(room) => room,
             Err(e) => {
                 tracing::error!(class = %class_id, "stored event log is broken, starting a fresh log: {e}");
@@ -145,6 +173,7 @@ impl RoomActor {
                 }
                 RoomMsg::Client { conn, msg } => self.on_client(conn, msg).await,
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
+                RoomMsg::More { conn } => self.pump(conn),
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
                 RoomMsg::Report { session, reply } => {
                     let n = self.room.sessions().len();
@@ -232,6 +261,7 @@ impl RoomActor {
                 kill: Some(kill),
                 admitted,
                 peer: None,
+                catch_up: None,
             },
         );
         self.by_member.insert(member.clone(), conn);
@@ -261,11 +291,10 @@ impl RoomActor {
         let Some(you) = self.room.member(&c.member).cloned() else {
             return;
         };
-        let role = c.role;
-        let me = you.id.clone();
-        let missed = resume_from.and_then(|s| self.room.events_since(s).ok().map(|evs| (s, evs)));
-        match missed {
-            Some((from, evs)) => {
+        let last = self.room.last_seq();
+        let resumable = resume_from.filter(|s| *s <= last && last.0 - s.0 <= RESUME_STREAM_MAX);
+        match resumable {
+            Some(from) => {
                 self.send(
                     conn,
                     &ServerMsg::Welcome {
@@ -275,22 +304,85 @@ impl RoomActor {
                         resumed_from: Some(from),
                     },
                 );
-                for ev in evs {
-                    self.send(conn, &ServerMsg::Event(ev.for_member(&me, role)));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.catch_up = Some(from);
                 }
+                self.pump(conn);
             }
-            None => {
-                let snapshot = Some(Box::new(self.room.snapshot_for(&me, role)));
-                self.send(
-                    conn,
-                    &ServerMsg::Welcome {
-                        v: PROTOCOL_VERSION,
-                        you,
-                        snapshot,
-                        resumed_from: None,
-                    },
-                );
+            None => self.welcome_with_snapshot(conn, you),
+        }
+    }
+
+    fn welcome_with_snapshot(&mut self, conn: ConnId, you: aula_proto::MemberInfo) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.catch_up = None;
+        let role = c.role;
+        let snapshot = Some(Box::new(self.room.snapshot_for(&you.id, role)));
+        self.send(
+            conn,
+            &ServerMsg::Welcome {
+                v: PROTOCOL_VERSION,
+                you,
+                snapshot,
+                resumed_from: None,
+            },
+        );
+    }
+
+    /// Sends a resuming connection its next page of missed events: from memory, or from
+    /// storage when memory no longer holds them. When the page reaches the end of the
+    /// log the connection is live again. A hole in storage (a write that failed) cannot
+    /// be resumed exactly: the client gets a snapshot instead.
+    fn pump(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let Some(after) = c.catch_up else {
+            return;
+        };
+        let (me, role) = (c.member.clone(), c.role);
+        if after >= self.room.last_seq() {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.catch_up = None;
             }
+            return;
+        }
+        let page = match self.room.events_page(after, RESUME_PAGE) {
+            Ok(page) => Some(page),
+            Err(_) => self
+                .state
+                .storage
+                .events_after(self.room.class_id(), after, RESUME_PAGE)
+                .map_err(|e| {
+                    self.state.metrics.storage_errors.fetch_add(1, Relaxed);
+                    tracing::error!(class = self.room.class_id(), "reading a resume page: {e}");
+                })
+                .ok(),
+        };
+        let contiguous = page.as_ref().is_some_and(|p| {
+            !p.is_empty()
+                && p.iter()
+                    .zip(after.0 + 1..)
+                    .all(|(ev, want)| ev.seq.0 == want)
+        });
+        let (Some(page), true) = (page, contiguous) else {
+            if let Some(you) = self.room.member(&me).cloned() {
+                self.welcome_with_snapshot(conn, you);
+            }
+            return;
+        };
+        let reached = page.last().map_or(after, |ev| ev.seq);
+        for ev in page {
+            self.send(conn, &ServerMsg::Event(ev.for_member(&me, role)));
+        }
+        let live = reached >= self.room.last_seq();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.catch_up = (!live).then_some(reached);
+        }
+        if !live {
+            self.push(conn, Outbound::Drained);
         }
     }
 
@@ -313,7 +405,9 @@ impl RoomActor {
             ClientMsg::Command { id, command } => {
                 match self.room.apply(now_ms(), &member, &id, command) {
                     Ok(applied) => {
-                        self.commit(applied.events, None).await;
+                        let remember = (!applied.duplicate)
+                            .then(|| (member.clone(), aula_room::command_key(&id)));
+                        self.commit_command(applied.events, None, remember).await;
                         self.send(
                             conn,
                             &ServerMsg::Ack {
@@ -505,10 +599,36 @@ impl RoomActor {
 
     /// Stores, fans out, then acts on events the room produced.
     async fn commit(&mut self, events: Vec<SequencedEvent>, except: Option<ConnId>) {
+        self.commit_command(events, except, None).await;
+    }
+
+    /// As `commit`, for the events of a member's command, stored with the command's id
+    /// so that a retry after a restart is recognised (even a command that changed
+    /// nothing is remembered: applied again later, it might).
+    async fn commit_command(
+        &mut self,
+        events: Vec<SequencedEvent>,
+        except: Option<ConnId>,
+        command: Option<(MemberId, aula_room::CommandKey)>,
+    ) {
+        if let Some((member, key)) = &command {
+            if let Err(e) =
+                self.state
+                    .storage
+                    .append_command(self.room.class_id(), &events, member, *key)
+            {
+                self.state.metrics.storage_errors.fetch_add(1, Relaxed);
+                tracing::error!(
+                    class = self.room.class_id(),
+                    "storing a command failed: {e}"
+                );
+            }
+        } else if !events.is_empty() {
+            self.persist(&events);
+        }
         if events.is_empty() {
             return;
         }
-        self.persist(&events);
         self.fan_out(&events, except);
         self.effects(&events).await;
         self.check_attendance();
@@ -615,7 +735,7 @@ impl RoomActor {
             let targets: Vec<(ConnId, Seen)> = self
                 .conns
                 .iter()
-                .filter(|(id, c)| c.admitted && Some(**id) != except)
+                .filter(|(id, c)| c.admitted && c.catch_up.is_none() && Some(**id) != except)
                 .map(|(id, c)| (*id, ev.event.seen_by(&c.member, c.role)))
                 .collect();
             for (id, seen) in targets {

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use aula_proto::{MemberInfo, Role, SequencedEvent};
+use aula_proto::{MemberId, MemberInfo, Role, Seq, SequencedEvent};
+use aula_room::CommandKey;
 use rusqlite::{Connection, OptionalExtension, params};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +36,29 @@ pub trait Storage: Send + Sync + 'static {
     fn class(&self, id: &str) -> Result<Option<ClassRecord>, StorageError>;
     fn latest_class(&self) -> Result<Option<ClassRecord>, StorageError>;
     fn append_events(&self, class_id: &str, events: &[SequencedEvent]) -> Result<(), StorageError>;
+    /// The events a member's command made, and that the command was applied, in one
+    /// transaction: after a crash either both are stored or neither.
+    fn append_command(
+        &self,
+        class_id: &str,
+        events: &[SequencedEvent],
+        member: &MemberId,
+        key: CommandKey,
+    ) -> Result<(), StorageError>;
+    /// The newest `per_member` applied commands of each member, oldest first.
+    fn applied_commands(
+        &self,
+        class_id: &str,
+        per_member: usize,
+    ) -> Result<Vec<(MemberId, CommandKey)>, StorageError>;
     fn events(&self, class_id: &str) -> Result<Vec<SequencedEvent>, StorageError>;
+    /// At most `limit` events after `after`, in order: a page of a long resume.
+    fn events_after(
+        &self,
+        class_id: &str,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<SequencedEvent>, StorageError>;
     fn record_member(&self, class_id: &str, member: &MemberInfo) -> Result<(), StorageError>;
     fn start_session(&self, class_id: &str, at_ms: u64) -> Result<i64, StorageError>;
     fn end_session(&self, session_id: i64, at_ms: u64) -> Result<(), StorageError>;
@@ -168,6 +191,17 @@ CREATE TABLE mail_outbox (
 );
 CREATE INDEX mail_due ON mail_outbox (next_try_ms) WHERE sent_at_ms IS NULL AND failed = 0;
 "#,
+    // Commands applied, written in the transaction of the events they made, so a retry
+    // after a restart is recognised (`Room::restore` gets the newest per member).
+    r#"
+CREATE TABLE applied_commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    class_id TEXT NOT NULL REFERENCES classes(id),
+    member_id TEXT NOT NULL,
+    command_key INTEGER NOT NULL
+);
+CREATE INDEX applied_commands_by_member ON applied_commands (class_id, member_id, id);
+"#,
 ];
 
 pub struct SqliteStorage {
@@ -214,6 +248,56 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    class_id: &str,
+    events: &[SequencedEvent],
+) -> Result<(), StorageError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (class_id, seq, at_ms, body) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for ev in events {
+        let body = serde_json::to_string(&ev.event).map_err(|source| StorageError::Corrupt {
+            class: class_id.to_owned(),
+            seq: ev.seq.0,
+            source,
+        })?;
+        stmt.execute(params![class_id, ev.seq.0 as i64, ev.at_ms as i64, body])?;
+    }
+    Ok(())
+}
+
+type EventRow = (u64, u64, String);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok((
+        r.get::<_, i64>(0)? as u64,
+        r.get::<_, i64>(1)? as u64,
+        r.get::<_, String>(2)?,
+    ))
+}
+
+fn decode_events(
+    class_id: &str,
+    rows: impl Iterator<Item = rusqlite::Result<EventRow>>,
+) -> Result<Vec<SequencedEvent>, StorageError> {
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, at_ms, body) = row?;
+        let event = serde_json::from_str(&body).map_err(|source| StorageError::Corrupt {
+            class: class_id.to_owned(),
+            seq,
+            source,
+        })?;
+        out.push(SequencedEvent {
+            seq: Seq(seq),
+            at_ms,
+            event,
+        });
+    }
+    Ok(out)
 }
 
 fn role_str(role: Role) -> &'static str {
@@ -271,23 +355,66 @@ impl Storage for SqliteStorage {
         }
         self.with(|db| {
             let tx = db.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO events (class_id, seq, at_ms, body) VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                for ev in events {
-                    let body = serde_json::to_string(&ev.event).map_err(|source| {
-                        StorageError::Corrupt {
-                            class: class_id.to_owned(),
-                            seq: ev.seq.0,
-                            source,
-                        }
-                    })?;
-                    stmt.execute(params![class_id, ev.seq.0 as i64, ev.at_ms as i64, body])?;
-                }
-            }
+            insert_events(&tx, class_id, events)?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn append_command(
+        &self,
+        class_id: &str,
+        events: &[SequencedEvent],
+        member: &MemberId,
+        key: CommandKey,
+    ) -> Result<(), StorageError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            insert_events(&tx, class_id, events)?;
+            tx.prepare_cached(
+                "INSERT INTO applied_commands (class_id, member_id, command_key) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![class_id, member.0, key as i64])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn applied_commands(
+        &self,
+        class_id: &str,
+        per_member: usize,
+    ) -> Result<Vec<(MemberId, CommandKey)>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT member_id, command_key FROM (
+                   SELECT id, member_id, command_key,
+                          ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY id DESC) AS newest
+                   FROM applied_commands WHERE class_id = ?1)
+                 WHERE newest <= ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![class_id, per_member as i64], |r| {
+                Ok((MemberId(r.get(0)?), r.get::<_, i64>(1)? as u64))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn events_after(
+        &self,
+        class_id: &str,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<SequencedEvent>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT seq, at_ms, body FROM events WHERE class_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![class_id, after.0 as i64, limit as i64],
+                event_row,
+            )?;
+            decode_events(class_id, rows)
         })
     }
 
@@ -296,29 +423,8 @@ impl Storage for SqliteStorage {
             let mut stmt = db.prepare_cached(
                 "SELECT seq, at_ms, body FROM events WHERE class_id = ?1 ORDER BY seq",
             )?;
-            let rows = stmt.query_map([class_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (seq, at_ms, body) = row?;
-                let event =
-                    serde_json::from_str(&body).map_err(|source| StorageError::Corrupt {
-                        class: class_id.to_owned(),
-                        seq,
-                        source,
-                    })?;
-                out.push(SequencedEvent {
-                    seq: aula_proto::Seq(seq),
-                    at_ms,
-                    event,
-                });
-            }
-            Ok(out)
+            let rows = stmt.query_map([class_id], event_row)?;
+            decode_events(class_id, rows)
         })
     }
 

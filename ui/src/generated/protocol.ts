@@ -144,6 +144,8 @@ response_ms: number,
  */
 correct: boolean | null, };
 
+export type Verdict = { member: MemberId, correct: boolean, };
+
 export type QuizState = { info: QuizInfo, 
 /**
  * What this member may see: every answer for teachers (without names when anonymous),
@@ -325,7 +327,16 @@ export type RoomEvent = { "kind": "member_joined", member: MemberInfo, } | { "ki
 /**
  * The quiz is an anonymous poll: teachers get the answer without the member.
  */
-anonymous: boolean, } | { "kind": "quiz_closed", quiz: QuizId, } | { "kind": "answer_marked", quiz: QuizId, member: MemberId, correct: boolean, } | { "kind": "quiz_revealed", quiz: QuizId, results: QuizResults, } | { "kind": "redacted" };
+anonymous: boolean, } | { "kind": "quiz_closed", quiz: QuizId, } | { "kind": "answer_marked", quiz: QuizId, member: MemberId, correct: boolean, 
+/**
+ * The quiz was already revealed when it was marked.
+ */
+revealed: boolean, } | { "kind": "quiz_revealed", quiz: QuizId, results: QuizResults, 
+/**
+ * Each answer's verdict, known now. A student receives only its own; teachers
+ * (who saw every verdict already) none.
+ */
+verdicts: Array<Verdict>, } | { "kind": "redacted" };
 
 export type SequencedEvent = { seq: Seq, 
 /**

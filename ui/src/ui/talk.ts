@@ -68,12 +68,13 @@ export class TalkPanel {
   }
 
   update(room: RoomSnapshot, me: MemberInfo | null): void {
-    const key = JSON.stringify([room.chat.length, room.chat.filter((m) => m.deleted).length, room.hands, room.settings.chat_enabled, room.members.map((m) => [m.id, m.name]), me?.id]);
+    const key = JSON.stringify([room.chat.length, room.chat.filter((m) => m.deleted).length, room.hands, room.settings.chat_enabled, room.members.map((m) => [m.id, m.name, m.role]), me?.id]);
     if (key === this.key) return;
     this.key = key;
     const teacher = me?.role === "teacher";
     const names = new Map(room.members.map((m) => [m.id, m.name] as const));
     const name = (id: MemberId) => names.get(id) ?? "Someone who left";
+    const staff = new Set(room.members.filter((m) => m.role === "teacher").map((m) => m.id));
     const raised = !!me && room.hands.includes(me.id);
     setText(this.handBtn, raised ? "Lower hand" : "Raise hand");
     this.handBtn.setAttribute("aria-pressed", String(raised));
@@ -113,17 +114,19 @@ export class TalkPanel {
     if (options.some(([v]) => v === prev)) this.to.value = prev;
 
     const stick = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
-    this.list.replaceChildren(...room.chat.map((m) => this.messageEl(m, name, teacher, me?.id)));
+    this.list.replaceChildren(...room.chat.map((m) => this.messageEl(m, name, teacher, me?.id, staff.has(m.from))));
     if (stick) this.list.scrollTop = this.list.scrollHeight;
   }
 
-  private messageEl(m: ChatMessage, name: (id: MemberId) => string, teacher: boolean, me: MemberId | undefined): HTMLElement {
+  private messageEl(m: ChatMessage, name: (id: MemberId) => string, teacher: boolean, me: MemberId | undefined, fromStaff: boolean): HTMLElement {
     const priv = m.private_with != null;
     const who = priv ? (teacher ? `${name(m.from)} → private with ${name(m.private_with!)}` : m.from === me ? "You → teacher (private)" : `${name(m.from)} (private)`) : name(m.from);
     return h(
       "li",
       { class: `talk-msg${priv ? " private" : ""}${m.deleted ? " deleted" : ""}`, "data-testid": "chat-message", "data-seq": String(m.id) },
-      h("span", { class: "talk-who" }, who),
+      // The role comes from the server's member list, never from the name: a student
+      // cannot be shown as the teacher however it is called.
+      h("span", { class: "talk-who" }, who, fromStaff ? h("span", { class: "role-tag", "data-testid": "chat-teacher-badge" }, "Teacher") : null),
       h("span", { class: "talk-text" }, m.deleted ? "Message removed by the teacher" : m.text),
       teacher && !m.deleted
         ? h("button", { type: "button", class: "btn btn-small", "aria-label": "Delete message", "data-testid": `chat-delete-${m.id}`, onclick: () => this.run({ kind: "delete_chat", message: m.id }) }, "Delete")
