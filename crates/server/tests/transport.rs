@@ -363,3 +363,26 @@ async fn a_ping_flood_is_rate_limited_and_counted() {
         "{after}"
     );
 }
+
+#[tokio::test]
+async fn stopping_closes_websockets_with_shutting_down_and_returns() {
+    let s = server(|_| {}).await;
+    let (mut ws, welcome) = s.hello(&s.running.ready.teacher_token, None).await;
+    assert_eq!(welcome["type"], "welcome");
+    // An idle keep-alive connection must not hold the stop up either.
+    let mut idle = tcp(&s).await;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: aula\r\n\r\n")
+        .await
+        .unwrap();
+    let Server { running, dir, .. } = s;
+    let stopped = tokio::spawn(running.stop());
+    let (err, _) = until(&mut ws, "error").await;
+    assert_eq!(err["code"], "shutting_down");
+    tokio::time::timeout(GUARD, stopped)
+        .await
+        .expect("stop returns")
+        .unwrap();
+    let got = read_until_closed(&mut idle).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    drop(dir);
+}
