@@ -11,15 +11,49 @@ use aula_proto::{ClassReport, Period, PeriodReport, QuestionKind};
 use font::Fonts;
 pub use font::{FontError, ReportFonts};
 
-/// A CSV field, quoted when it needs to be. A leading `=`, `+`, `-` or `@` is prefixed
-/// with `'` so a spreadsheet never runs a student's name or answer as a formula.
+/// Characters a spreadsheet may take as a field separator when it guesses the format
+/// (comma, semicolon in many European locales, tab), and line ends.
+const SEPARATORS: [char; 5] = [',', ';', '\t', '\r', '\n'];
+
+/// Characters that make a spreadsheet read a cell as a formula (or a DDE call, `|`),
+/// with their full-width forms.
+const FORMULA_STARTS: [char; 9] = [
+    '=', '+', '-', '@', '|', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
+
+/// Defuses formulas: a `'` goes before a formula character that starts the text, or that
+/// starts a piece after any separator character (spaces and quotes in between do not
+/// count), so no spreadsheet runs a student's name or answer as a formula, whichever
+/// separator it splits on and even if it ignores the quoting.
+fn defuse(s: &str) -> (String, bool) {
+    let mut out = String::with_capacity(s.len() + 2);
+    let mut piece_start = true;
+    let mut changed = false;
+    for c in s.chars() {
+        if SEPARATORS.contains(&c) {
+            piece_start = true;
+        } else if piece_start && FORMULA_STARTS.contains(&c) {
+            out.push('\'');
+            changed = true;
+            piece_start = false;
+        } else if !(c.is_whitespace() || c == '"') {
+            piece_start = false;
+        }
+        out.push(c);
+    }
+    (out, changed)
+}
+
+/// A CSV text field (RFC 4180), formulas defused. Quoted when it holds a separator of
+/// any locale, a quote, a line end, surrounding space, or was defused.
 fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
+    let (s, defused) = defuse(s);
+    let quote = defused
+        || s.contains(SEPARATORS)
+        || s.contains('"')
+        || s.starts_with(char::is_whitespace)
+        || s.ends_with(char::is_whitespace);
+    if quote {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
@@ -593,7 +627,56 @@ mod tests {
         assert_eq!(field("Ana"), "Ana");
         assert_eq!(field("Smith, Jo"), "\"Smith, Jo\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(field("=SUM(A1)"), "\"'=SUM(A1)\"");
+    }
+
+    #[test]
+    fn formulas_after_any_separator_are_defused() {
+        // A semicolon-separated spreadsheet would see `=2+3` as a cell of its own.
+        assert_eq!(field("Bea;=2+3"), "\"Bea;'=2+3\"");
+        assert_eq!(field("Bea,  +1"), "\"Bea,  '+1\"");
+        assert_eq!(field("a\t@SUM(1)"), "\"a\t'@SUM(1)\"");
+        assert_eq!(field("x\n-1"), "\"x\n'-1\"");
+        assert_eq!(field("\t=1"), "\"\t'=1\"");
+        assert_eq!(field(" =1"), "\" '=1\"");
+        assert_eq!(field("a;\"=1"), "\"a;\"\"'=1\"");
+        assert_eq!(field("|cmd"), "\"'|cmd\"");
+        assert_eq!(field("\u{ff1d}1+1"), "\"'\u{ff1d}1+1\"");
+        // Inside a word they are ordinary characters.
+        assert_eq!(field("Jean-Luc"), "Jean-Luc");
+        assert_eq!(field("a@b.org"), "a@b.org");
+        assert_eq!(field("2+2?"), "2+2?");
+        assert_eq!(field("Ana; Ben"), "\"Ana; Ben\"");
+    }
+
+    /// Reads one RFC 4180 field back.
+    fn unquote(f: &str) -> String {
+        match f.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => f.to_owned(),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_piece_of_a_field_starts_a_formula(s in "[=+@|;,\t\r\n \"a1-]{0,12}|\\PC{0,16}") {
+            let f = field(&s);
+            // Whatever a spreadsheet splits on, and even if it ignores quotes, no piece
+            // begins (after spaces and quotes) with a formula character.
+            for piece in f.split(SEPARATORS) {
+                let start = piece.trim_start_matches(|c: char| c.is_whitespace() || c == '"');
+                proptest::prop_assert!(
+                    !start.starts_with(FORMULA_STARTS),
+                    "{s:?} gave {f:?}, piece {piece:?}"
+                );
+            }
+            // A field is one CSV field: quoted when it holds a separator or a quote.
+            if s.contains(SEPARATORS) || s.contains('"') {
+                proptest::prop_assert!(f.starts_with('"') && f.ends_with('"') && f.len() >= 2);
+            }
+            // And it reads back as the text, with only the defusing quotes added.
+            proptest::prop_assert_eq!(unquote(&f).replace('\'', ""), s.replace('\'', ""));
+        }
     }
 
     #[test]

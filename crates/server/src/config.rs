@@ -71,6 +71,26 @@ pub struct Cli {
     /// The alerts' From address.
     #[arg(long, env = "AULA_MAIL_FROM")]
     pub mail_from: Option<String>,
+    /// Open HTTP connections (WebSockets included) at most; lowered to fit the process's
+    /// open-file limit. Past it, requests are answered 503 `server_busy`.
+    #[arg(long, env = "AULA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections from one address at most (IPv6: one /64). A school behind one
+    /// NAT address is one address: leave room for every student's WebSocket.
+    #[arg(long, env = "AULA_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a client has to send a request's headers, counted from the connection's
+    /// start or the end of the previous response (so it also ends idle keep-alives).
+    #[arg(long, env = "AULA_HTTP_HEADER_TIMEOUT_SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Seconds an HTTP connection may go with no byte read or written before it is
+    /// closed (a stalled upload, a client that does not read its answer). WebSockets
+    /// have their own 45 s idle limit.
+    #[arg(long, env = "AULA_HTTP_IDLE_TIMEOUT_SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Seconds a request body may take to arrive in full.
+    #[arg(long, env = "AULA_HTTP_BODY_TIMEOUT_SECS")]
+    pub http_body_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -92,6 +112,11 @@ struct FileConfig {
     session_gap_secs: Option<u64>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    http_header_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    http_body_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +138,12 @@ pub struct Config {
     pub session_gap_secs: u64,
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// Open connections at most (before the open-file limit lowers it).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub http_header_timeout_secs: u64,
+    pub http_idle_timeout_secs: u64,
+    pub http_body_timeout_secs: u64,
 }
 
 impl Config {
@@ -135,6 +166,11 @@ impl Config {
             session_gap_secs: aula_proto::DEFAULT_SESSION_GAP_MS / 1000,
             smtp_url: None,
             mail_from: "Aula <aula@localhost>".into(),
+            max_connections: 20_000,
+            max_connections_per_ip: 1000,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_body_timeout_secs: 120,
         }
     }
 
@@ -197,12 +233,42 @@ impl Config {
                 .unwrap_or(d.session_gap_secs),
             smtp_url: cli.smtp_url.or(file.smtp_url),
             mail_from: cli.mail_from.or(file.mail_from).unwrap_or(d.mail_from),
+            max_connections: cli
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
+            max_connections_per_ip: cli
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(d.max_connections_per_ip),
+            http_header_timeout_secs: cli
+                .http_header_timeout_secs
+                .or(file.http_header_timeout_secs)
+                .unwrap_or(d.http_header_timeout_secs),
+            http_idle_timeout_secs: cli
+                .http_idle_timeout_secs
+                .or(file.http_idle_timeout_secs)
+                .unwrap_or(d.http_idle_timeout_secs),
+            http_body_timeout_secs: cli
+                .http_body_timeout_secs
+                .or(file.http_body_timeout_secs)
+                .unwrap_or(d.http_body_timeout_secs),
         };
         anyhow::ensure!(
             cfg.rate_per_sec > 0.0 && cfg.rate_per_sec.is_finite(),
             "rate_per_sec must be positive"
         );
         anyhow::ensure!(cfg.token_ttl_secs > 0, "token_ttl_secs must be positive");
+        anyhow::ensure!(
+            cfg.max_connections > 0 && cfg.max_connections_per_ip > 0,
+            "max_connections and max_connections_per_ip must be positive"
+        );
+        anyhow::ensure!(
+            cfg.http_header_timeout_secs > 0
+                && cfg.http_idle_timeout_secs > 0
+                && cfg.http_body_timeout_secs > 0,
+            "the HTTP timeouts must be positive"
+        );
         Ok(cfg)
     }
 }

@@ -108,6 +108,7 @@ async fn session(
         .map_err(|_| (ErrorCode::Internal, "the room is gone".to_string()))??;
 
     let mut limiter = RateLimiter::new(state.cfg.rate_per_sec, state.cfg.rate_burst, now_ms());
+    let mut refusals = LogSampler::default();
     let mut shutdown = state.shutdown.clone();
     let outcome = loop {
         tokio::select! {
@@ -144,9 +145,10 @@ async fn session(
                     Err(_) => break Ok(()),
                     Ok(None) | Ok(Some(Err(_))) => break Ok(()),
                     Ok(Some(Ok(Message::Close(_)))) => break Ok(()),
-                    Ok(Some(Ok(Message::Text(t)))) => t.as_bytes().to_vec(),
-                    Ok(Some(Ok(Message::Binary(b)))) => b.to_vec(),
-                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                    Ok(Some(Ok(Message::Text(t)))) => Some(t.as_bytes().to_vec()),
+                    Ok(Some(Ok(Message::Binary(b)))) => Some(b.to_vec()),
+                    // Control frames cost a pong each: they count against the limit too.
+                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => None,
                 };
                 state.metrics.messages_in.fetch_add(1, Relaxed);
                 match limiter.check(now_ms()) {
@@ -162,6 +164,7 @@ async fn session(
                     }
                     Verdict::Disconnect => break Err((ErrorCode::RateLimited, "kept flooding after being told".into())),
                 }
+                let Some(frame) = frame else { continue };
                 match decode_client(&frame) {
                     Ok(ClientMsg::Ping { t }) => {
                         let _ = sink.send(Message::Text(encode(&ServerMsg::Pong { t }))).await;
@@ -176,7 +179,10 @@ async fn session(
                         }
                     }
                     Err(e) => {
-                        tracing::info!(member = %claims.sub, "bad frame: {e}");
+                        match refusals.note(now_ms()) {
+                            Some(suppressed) => tracing::info!(member = %claims.sub, suppressed, "bad frame: {e}"),
+                            None => tracing::debug!(member = %claims.sub, "bad frame: {e}"),
+                        }
                         state.metrics.count_error(e.code());
                         let msg = ServerMsg::Error { code: e.code(), message: e.to_string(), id: None };
                         let _ = sink.send(Message::Text(encode(&msg))).await;
@@ -187,6 +193,33 @@ async fn session(
     };
     let _ = room.send(RoomMsg::Gone { conn }).await;
     outcome
+}
+
+/// Keeps a flood of refused frames out of the log: the first refusal of a connection
+/// is logged at info level, then at most one every [`LogSampler::EVERY_MS`] (saying how
+/// many went to debug level in between). Every refusal is counted in the metrics anyway.
+#[derive(Default)]
+struct LogSampler {
+    last_info_ms: Option<u64>,
+    suppressed: u64,
+}
+
+impl LogSampler {
+    const EVERY_MS: u64 = 60_000;
+
+    /// `Some(suppressed since the last info line)` when this one may be logged at info.
+    fn note(&mut self, now_ms: u64) -> Option<u64> {
+        match self.last_info_ms {
+            Some(t) if now_ms.saturating_sub(t) < Self::EVERY_MS => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last_info_ms = Some(now_ms);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
 }
 
 /// Reads the first frame, which must be a `hello` of our version.
@@ -223,5 +256,21 @@ async fn hello(stream: &mut Stream) -> Result<(String, Option<aula_proto::Seq>),
             "the first message must be hello".into(),
         )),
         Err(e) => Err((e.code(), e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogSampler;
+
+    #[test]
+    fn refusals_reach_info_once_a_minute() {
+        let mut s = LogSampler::default();
+        assert_eq!(s.note(1_000), Some(0));
+        for t in 1_001..1_100 {
+            assert_eq!(s.note(t), None);
+        }
+        assert_eq!(s.note(61_000), Some(99));
+        assert_eq!(s.note(61_001), None);
     }
 }

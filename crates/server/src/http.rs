@@ -62,6 +62,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .fallback_service(ui)
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_secs(state.cfg.http_body_timeout_secs),
+            crate::net::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn(crate::net::with_security_headers))
         .with_state(state)
 }
 
@@ -87,8 +92,10 @@ pub fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiF
 pub fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
     b.map(|Json(v)| v).map_err(|e| {
         let text = e.body_text();
-        // axum reports an over-limit body as a generic buffering failure.
-        if text.contains("length limit") {
+        // axum reports an over-limit or late body as a generic buffering failure.
+        if text.contains(crate::net::BODY_TIMEOUT_MESSAGE) {
+            fail(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, text)
+        } else if text.contains("length limit") {
             fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::MessageTooLarge,
@@ -353,6 +360,11 @@ async fn ws(State(state): State<Arc<AppState>>, upgrade: WebSocketUpgrade) -> Re
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    health(&state)
+}
+
+/// Whether storage answers; also what a connection past the caps gets for `/healthz`.
+pub fn health(state: &AppState) -> Response {
     match state.storage.meta("token_secret") {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
@@ -361,6 +373,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.prometheus();
+    text.push_str(&state.conns.prometheus());
     text.push_str(&state.sfu.metrics().prometheus());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -12,6 +12,7 @@ mod http;
 mod hub;
 mod mail;
 mod metrics;
+pub mod net;
 pub mod rate;
 mod report;
 mod room_actor;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub public_url: String,
     hub: Hub,
     metrics: ServerMetrics,
+    /// Open HTTP connections (WebSockets included) under their caps.
+    conns: Arc<net::ConnLimits>,
     /// Turns true when the server stops: every connection closes with `shutting_down`
     /// (upgraded WebSockets outlive axum's graceful shutdown otherwise).
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -145,6 +148,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     }
 
     let (stopping, shutdown) = tokio::sync::watch::channel(false);
+    let conns = net::ConnLimits::new(
+        net::effective_max_connections(cfg.max_connections),
+        cfg.max_connections_per_ip,
+    );
     let state = Arc::new(AppState {
         cfg,
         storage,
@@ -154,6 +161,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         public_url,
         hub: Hub::default(),
         metrics: ServerMetrics::default(),
+        conns,
         shutdown,
         mail_wake: tokio::sync::Notify::new(),
         report_fonts: report_fonts(),
@@ -195,14 +203,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
+    let st = state.clone();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        net::serve(listener, st, app, async move {
             let _ = rx.await;
             let _ = stopping.send(true);
-        });
-        if let Err(e) = serve.await {
-            tracing::error!("HTTP server stopped: {e}");
-        }
+        })
+        .await;
     });
     Ok(Running {
         ready: Ready {

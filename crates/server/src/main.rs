@@ -12,6 +12,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cfg = Config::load(Cli::parse())?;
+    // One socket per student: take all the file descriptors the system allows.
+    aula_server::net::raise_open_file_limit();
     let running = aula_server::start(cfg)
         .await
         .context("starting aula-server")?;

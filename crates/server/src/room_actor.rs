@@ -417,7 +417,7 @@ impl RoomActor {
                         );
                     }
                     Err(e) => {
-                        tracing::info!(member = %member.0, code = e.code().as_str(), "command refused: {e}");
+                        tracing::debug!(member = %member.0, code = e.code().as_str(), "command refused: {e}");
                         self.error(conn, e.code(), &e.to_string(), Some(id));
                     }
                 }

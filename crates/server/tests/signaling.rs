@@ -433,21 +433,40 @@ async fn classes_are_isolated() {
     let (mut t1, _) = s.hello(&s.running.ready.teacher_token, None).await;
     let (mut t2, w2) = s.hello(&other.teacher_token, None).await;
     assert_eq!(w2["snapshot"]["members"].as_array().unwrap().len(), 1);
-    command(&mut t1, "a", json!({"kind": "set_locked", "locked": true})).await;
-    // Class 2 sees only its own ack, no event from class 1.
-    let r = command(
+    // Class 1 makes events; each command's events go out before its ack, so once the
+    // acks are in, any leak toward class 2 is already queued on class 2's socket.
+    for (id, cmd) in [
+        ("a1", json!({"kind": "set_locked", "locked": true})),
+        (
+            "a2",
+            json!({"kind": "send_chat", "text": "only for class 1", "private_with": null}),
+        ),
+        ("a3", json!({"kind": "raise_hand"})),
+    ] {
+        assert_eq!(command(&mut t1, id, cmd).await["type"], "ack");
+    }
+    // Class 2 makes its own, and reads everything it receives up to a pong, keeping all.
+    send(
         &mut t2,
-        "b",
-        json!({"kind": "set_waiting_room", "enabled": true}),
+        json!({"type": "command", "id": "b", "command": {"kind": "set_waiting_room", "enabled": true}}),
     )
     .await;
-    assert_eq!(r["type"], "ack");
+    let (ack, mut seen) = until(&mut t2, "ack").await;
+    assert_eq!(ack["id"], "b");
     send(&mut t2, json!({"type": "ping", "t": 1.0})).await;
-    let (_, before) = until(&mut t2, "pong").await;
-    for m in before {
-        assert_eq!(m["event"]["kind"], "settings_changed");
-        assert_eq!(m["event"]["settings"]["waiting_room"], true);
+    let (_, after) = until(&mut t2, "pong").await;
+    seen.extend(after);
+    assert!(!seen.is_empty(), "class 2 saw its own event");
+    for m in &seen {
+        assert_eq!(m["type"], "event", "{seen:?}");
+        assert_eq!(m["event"]["kind"], "settings_changed", "{seen:?}");
+        assert_eq!(m["event"]["settings"]["waiting_room"], true, "{seen:?}");
+        assert_eq!(m["event"]["settings"]["locked"], false, "{seen:?}");
     }
+    // And the other way round: class 1 got nothing of class 2's.
+    send(&mut t1, json!({"type": "ping", "t": 2.0})).await;
+    let (_, seen1) = until(&mut t1, "pong").await;
+    assert!(seen1.is_empty(), "{seen1:?}");
 }
 
 #[tokio::test]
