@@ -130,7 +130,8 @@ pub async fn add(
     Ok(Json(with_links(&state, &class_id, all)))
 }
 
-/// Takes a student off the roster; its personal link stops working.
+/// Takes a student off the roster; its personal link stops working, and so does every
+/// join token already made from it (a live socket closes with `token_revoked`).
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     Path((class_id, member)): Path<(String, String)>,
@@ -142,6 +143,10 @@ pub async fn remove(
         .remove_roster(&class_id, &member)
         .map_err(storage_failure)?
     {
+        state
+            .access
+            .revoke(state.storage.as_ref(), &class_id, &member, now_ms(), false)
+            .map_err(storage_failure)?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(fail(
