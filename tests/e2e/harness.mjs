@@ -156,3 +156,58 @@ export async function startCutProxy(target) {
     },
   };
 }
+
+/**
+ * A TCP proxy that can hold every link silent, as a laptop asleep does: while held it
+ * reads nothing from either side (so the server's writes back up into its buffers and
+ * queue) and new connections wait unconnected; `release` lets everything flow again.
+ */
+export async function startStallProxy(target) {
+  const [host, port] = [target.split(':')[0], Number(target.split(':')[1])];
+  const pairs = new Set();
+  const waiting = [];
+  let held = false;
+  const link = (client) => {
+    const upstream = net.connect(port, host);
+    const pair = [client, upstream];
+    pairs.add(pair);
+    for (const s of pair) {
+      s.on('error', () => {});
+      s.on('close', () => pairs.delete(pair));
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  };
+  const server = net.createServer((client) => {
+    client.on('error', () => {});
+    if (held) {
+      client.pause();
+      waiting.push(client);
+    } else {
+      link(client);
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    hold() {
+      held = true;
+      for (const pair of pairs) for (const s of pair) s.pause();
+    },
+    release() {
+      held = false;
+      for (const pair of pairs) for (const s of pair) s.resume();
+      for (const c of waiting.splice(0)) {
+        c.resume();
+        link(c);
+      }
+    },
+    close() {
+      for (const pair of pairs) for (const s of pair) s.destroy();
+      for (const c of waiting) c.destroy();
+      server.close();
+    },
+  };
+}

@@ -13,9 +13,32 @@ export class ApiFailure extends Error {
   }
 }
 
+const DEVICE_KEY = "aula.device";
+
+/**
+ * A random id this browser keeps for good (localStorage), sent with every join so a
+ * student a teacher removed cannot come straight back through the same open link.
+ * Not an identity: clearing site data makes a new one. Null when storage is blocked.
+ */
+export function deviceId(): string | null {
+  try {
+    let id = localStorage.getItem(DEVICE_KEY);
+    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+      const bytes = new Uint8Array(16);
+      crypto.getRandomValues(bytes);
+      id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(DEVICE_KEY, id);
+    }
+    return id;
+  } catch {
+    return null;
+  }
+}
+
 /** Trades an invite for a member token. Rejects with a message fit to show the user. */
 export async function joinByInvite(invite: string, name: string): Promise<JoinGranted> {
-  const body: JoinRequest = { invite, name };
+  const device = deviceId();
+  const body: JoinRequest = device ? { invite, name, device } : { invite, name };
   let res: Response;
   try {
     res = await fetch("/api/join", {

@@ -82,6 +82,7 @@ impl Api {
             &JoinRequest {
                 invite: invite.to_owned(),
                 name: name.to_owned(),
+                device: None,
             },
         )
         .await

@@ -719,6 +719,11 @@ pub struct InviteCreated {
 pub struct JoinRequest {
     pub invite: String,
     pub name: String,
+    /// A random id the browser keeps (localStorage) for this device: 8–64 characters of
+    /// `A-Za-z0-9_-`. A student a teacher removed cannot come back through the same
+    /// open link from the same device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]

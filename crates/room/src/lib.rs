@@ -511,6 +511,30 @@ impl Room {
         now_ms: u64,
         who: Identity,
     ) -> Result<(JoinOutcome, Vec<SequencedEvent>), RoomError> {
+        self.join_as(now_ms, who, false)
+    }
+
+    /// As [`Room::join`], but a new student waits for a teacher whatever the
+    /// waiting-room setting (the server holds joins it has reason to doubt).
+    pub fn join_held(
+        &mut self,
+        now_ms: u64,
+        who: Identity,
+    ) -> Result<(JoinOutcome, Vec<SequencedEvent>), RoomError> {
+        self.join_as(now_ms, who, true)
+    }
+
+    /// Members in the room (connected or within their grace) plus those waiting.
+    pub fn headcount(&self) -> usize {
+        self.members.len() + self.waiting.len()
+    }
+
+    fn join_as(
+        &mut self,
+        now_ms: u64,
+        who: Identity,
+        hold: bool,
+    ) -> Result<(JoinOutcome, Vec<SequencedEvent>), RoomError> {
         if self.removed.contains(&who.id) {
             return Err(RoomError::Removed);
         }
@@ -545,7 +569,7 @@ impl Room {
             if self.settings.locked {
                 return Err(RoomError::RoomLocked);
             }
-            if self.settings.waiting_room {
+            if self.settings.waiting_room || hold {
                 let events = self.emit_all(now_ms, [RoomEvent::MemberWaiting { member: info }]);
                 return Ok((JoinOutcome::Waiting, events));
             }

@@ -80,10 +80,7 @@ fn class_dir(state: &AppState, class_id: &str) -> Option<PathBuf> {
 }
 
 fn valid_asset_name(name: &str) -> bool {
-    let Some((id, ext)) = name.split_once('.') else {
-        return false;
-    };
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(ext, "png" | "jpg")
+    aula_proto::is_asset_name(name)
 }
 
 /// `POST /api/classes/{id}/assets`: the picture as the body; answers a `PageBackground`.
@@ -119,10 +116,25 @@ pub async fn upload(
         .ok_or_else(|| fail(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such class"))?;
     let name = format!("{}.{}", random_id(), kind.ext());
     let write = async {
-        tokio::fs::create_dir_all(&dir).await?;
+        // Readable by the server's user only, like the rest of the data directory.
+        let mut dirs = tokio::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        dirs.mode(0o700);
+        dirs.create(&dir).await?;
         // Write aside then rename, so a full disk never leaves half a picture behind.
         let tmp = dir.join(format!(".{name}.part"));
-        if let Err(e) = tokio::fs::write(&tmp, &body).await {
+        let written = async {
+            use tokio::io::AsyncWriteExt;
+            let mut open = tokio::fs::OpenOptions::new();
+            open.write(true).create_new(true);
+            #[cfg(unix)]
+            open.mode(0o600);
+            let mut f = open.open(&tmp).await?;
+            f.write_all(&body).await?;
+            f.flush().await
+        };
+        if let Err(e) = written.await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(e);
         }

@@ -27,6 +27,14 @@ pub struct Claims {
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
     pub iat: u64,
+    /// On a join token made from an open link: that invite's id, so every member an
+    /// open link let in can be traced to it (and limited by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inv: Option<String>,
+    /// On a join token: this member waits for a teacher whatever the waiting-room
+    /// setting (an open-link join from the address of a removed member).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -108,6 +116,8 @@ impl TokenAuthority {
             knd: TokenKind::Join,
             exp,
             iat: now_s,
+            inv: None,
+            hold: false,
         };
         (self.mint(&claims), exp)
     }
@@ -139,6 +149,8 @@ impl TokenAuthority {
             knd: TokenKind::Invite,
             exp,
             iat: now_s,
+            inv: None,
+            hold: false,
         };
         (self.mint(&claims), exp)
     }
@@ -151,15 +163,99 @@ impl Claims {
     }
 }
 
+/// The signing key in use, which the operator can replace while the server runs
+/// (`POST /api/secret/rotate`): every token signed with the old one stops verifying.
+pub struct Keyring {
+    current: std::sync::RwLock<std::sync::Arc<TokenAuthority>>,
+}
+
+impl Keyring {
+    pub fn new(secret: &[u8]) -> Self {
+        Keyring {
+            current: std::sync::RwLock::new(std::sync::Arc::new(TokenAuthority::new(secret))),
+        }
+    }
+
+    pub fn current(&self) -> std::sync::Arc<TokenAuthority> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, secret: &[u8]) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            std::sync::Arc::new(TokenAuthority::new(secret));
+    }
+
+    pub fn mint(&self, claims: &Claims) -> String {
+        self.current().mint(claims)
+    }
+
+    pub fn verify(&self, token: &str, kind: TokenKind, now_s: u64) -> Result<Claims, AuthError> {
+        self.current().verify(token, kind, now_s)
+    }
+
+    pub fn join_token(
+        &self,
+        class: &str,
+        member: &MemberId,
+        role: Role,
+        name: &str,
+        now_s: u64,
+        ttl_s: u64,
+    ) -> (String, u64) {
+        self.current()
+            .join_token(class, member, role, name, now_s, ttl_s)
+    }
+
+    pub fn invite(&self, class: &str, now_s: u64, ttl_s: u64) -> (String, u64) {
+        self.current().invite(class, now_s, ttl_s)
+    }
+
+    pub fn personal_invite(
+        &self,
+        class: &str,
+        member: &MemberId,
+        name: &str,
+        now_s: u64,
+        ttl_s: u64,
+    ) -> (String, u64) {
+        self.current()
+            .personal_invite(class, member, name, now_s, ttl_s)
+    }
+}
+
+/// Compares two secrets in time that depends only on their lengths, never on where
+/// they first differ, so a wrong guess teaches an attacker nothing about the key.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    // A length difference counts as a difference, without returning early.
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..n {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// A new random secret: 256 bits as 64 hex digits.
+pub fn random_secret() -> String {
+    (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect()
+}
+
 pub fn random_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
 /// A display name as people type it: trimmed, 1 to 64 characters, no control characters.
-pub fn clean_display_name(raw: &str) -> Option<String> {
-    let name: String = raw.trim().chars().filter(|c| !c.is_control()).collect();
-    let count = name.chars().count();
-    (1..=64).contains(&count).then_some(name)
+/// The room's rule (`aula_room::names`): invisible and reordering characters dropped,
+/// spaces collapsed, and no student dressed up as the staff.
+pub fn clean_display_name(raw: &str, role: Role) -> Result<String, aula_room::names::NameError> {
+    aula_room::names::display_name(raw, role)
 }
 
 #[cfg(test)]
@@ -204,10 +300,43 @@ mod tests {
     }
 
     #[test]
+    fn secrets_compare_in_constant_time() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(ct_eq(b"", b""));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"xbc"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+        assert!(!ct_eq(b"abc", b""));
+        // A prefix of the key is not the key (the old `!=` got this right too, but a
+        // hand-rolled loop that zipped the two would not).
+        assert!(!ct_eq(b"abcdef", b"abc"));
+        // Every byte is looked at: a difference in the last byte alone is caught.
+        let key = [7u8; 64];
+        let mut guess = key;
+        guess[63] ^= 1;
+        assert!(!ct_eq(&key, &guess));
+    }
+
+    #[test]
+    fn a_rotated_keyring_refuses_what_the_old_key_signed() {
+        let k = Keyring::new(b"old");
+        let (t, _) = k.join_token("c", &MemberId("m".into()), Role::Student, "S", 10, 60);
+        assert!(k.verify(&t, TokenKind::Join, 11).is_ok());
+        k.replace(b"new");
+        assert_eq!(
+            k.verify(&t, TokenKind::Join, 11).unwrap_err().code(),
+            ErrorCode::InvalidToken
+        );
+    }
+
+    #[test]
     fn display_names_are_cleaned() {
-        assert_eq!(clean_display_name("  Ana \n").as_deref(), Some("Ana"));
-        assert_eq!(clean_display_name("   "), None);
-        assert_eq!(clean_display_name(&"x".repeat(65)), None);
-        assert_eq!(clean_display_name("Zoë\u{7}").as_deref(), Some("Zoë"));
+        let student = |s: &str| clean_display_name(s, Role::Student).ok();
+        assert_eq!(student("  Ana \n").as_deref(), Some("Ana"));
+        assert_eq!(student("   "), None);
+        assert_eq!(student(&"x".repeat(65)), None);
+        assert_eq!(student("Zoë\u{7}").as_deref(), Some("Zoë"));
+        assert_eq!(student("Te\u{200B}acher"), None);
+        assert!(clean_display_name("Teacher", Role::Teacher).is_ok());
     }
 }

@@ -91,6 +91,25 @@ pub struct Cli {
     /// Seconds a request body may take to arrive in full.
     #[arg(long, env = "AULA_HTTP_BODY_TIMEOUT_SECS")]
     pub http_body_timeout_secs: Option<u64>,
+    /// `POST /api/join` per invite: tokens a minute on average (default 20).
+    #[arg(long, env = "AULA_JOIN_RATE_PER_MIN_INVITE")]
+    pub join_rate_per_min_invite: Option<f64>,
+    /// `POST /api/join` per invite: burst (default 40).
+    #[arg(long, env = "AULA_JOIN_BURST_INVITE")]
+    pub join_burst_invite: Option<u32>,
+    /// `POST /api/join` per source address: tokens a minute on average (default 10).
+    #[arg(long, env = "AULA_JOIN_RATE_PER_MIN_ADDR")]
+    pub join_rate_per_min_addr: Option<f64>,
+    /// `POST /api/join` per source address: burst (default 20).
+    #[arg(long, env = "AULA_JOIN_BURST_ADDR")]
+    pub join_burst_addr: Option<u32>,
+    /// Members a class holds at most (teachers and returning members always get in).
+    #[arg(long, env = "AULA_MAX_CLASS_MEMBERS")]
+    pub max_class_members: Option<usize>,
+    /// Make a new signing secret at start: every link and token handed out before stops
+    /// working; the new links are printed.
+    #[arg(long)]
+    pub rotate_secret: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -117,6 +136,11 @@ struct FileConfig {
     http_header_timeout_secs: Option<u64>,
     http_idle_timeout_secs: Option<u64>,
     http_body_timeout_secs: Option<u64>,
+    join_rate_per_min_invite: Option<f64>,
+    join_burst_invite: Option<u32>,
+    join_rate_per_min_addr: Option<f64>,
+    join_burst_addr: Option<u32>,
+    max_class_members: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +168,15 @@ pub struct Config {
     pub http_header_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_body_timeout_secs: u64,
+    /// `POST /api/join` limits: per invite and per source address (token buckets).
+    pub join_rate_per_min_invite: f64,
+    pub join_burst_invite: u32,
+    pub join_rate_per_min_addr: f64,
+    pub join_burst_addr: u32,
+    /// Members (present, disconnected within the grace, or waiting) a class holds.
+    pub max_class_members: usize,
+    /// Replace the signing secret at start.
+    pub rotate_secret: bool,
 }
 
 impl Config {
@@ -171,6 +204,12 @@ impl Config {
             http_header_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_body_timeout_secs: 120,
+            join_rate_per_min_invite: 20.0,
+            join_burst_invite: 40,
+            join_rate_per_min_addr: 10.0,
+            join_burst_addr: 20,
+            max_class_members: 300,
+            rotate_secret: false,
         }
     }
 
@@ -253,6 +292,27 @@ impl Config {
                 .http_body_timeout_secs
                 .or(file.http_body_timeout_secs)
                 .unwrap_or(d.http_body_timeout_secs),
+            join_rate_per_min_invite: cli
+                .join_rate_per_min_invite
+                .or(file.join_rate_per_min_invite)
+                .unwrap_or(d.join_rate_per_min_invite),
+            join_burst_invite: cli
+                .join_burst_invite
+                .or(file.join_burst_invite)
+                .unwrap_or(d.join_burst_invite),
+            join_rate_per_min_addr: cli
+                .join_rate_per_min_addr
+                .or(file.join_rate_per_min_addr)
+                .unwrap_or(d.join_rate_per_min_addr),
+            join_burst_addr: cli
+                .join_burst_addr
+                .or(file.join_burst_addr)
+                .unwrap_or(d.join_burst_addr),
+            max_class_members: cli
+                .max_class_members
+                .or(file.max_class_members)
+                .unwrap_or(d.max_class_members),
+            rotate_secret: cli.rotate_secret,
         };
         anyhow::ensure!(
             cfg.rate_per_sec > 0.0 && cfg.rate_per_sec.is_finite(),
@@ -268,6 +328,16 @@ impl Config {
                 && cfg.http_idle_timeout_secs > 0
                 && cfg.http_body_timeout_secs > 0,
             "the HTTP timeouts must be positive"
+        );
+        anyhow::ensure!(
+            [cfg.join_rate_per_min_invite, cfg.join_rate_per_min_addr]
+                .iter()
+                .all(|r| *r > 0.0 && r.is_finite()),
+            "join rates must be positive"
+        );
+        anyhow::ensure!(
+            cfg.max_class_members > 0,
+            "max_class_members must be positive"
         );
         Ok(cfg)
     }

@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::access::Revocation;
 use crate::auth::TokenKind;
 use crate::rate::{RateLimiter, Verdict};
 use crate::room_actor::{Outbound, RoomMsg, encode};
@@ -64,13 +65,21 @@ async fn session(
     stream: &mut Stream,
 ) -> Result<(), Refusal> {
     let (token, resume_from) = hello(stream).await?;
+    // Listen for revocations before checking, so none can fall in between.
+    let mut revocations = state.access.subscribe();
+    let epoch = state.access.epoch();
     let now_s = now_ms() / 1000;
     let claims = state
         .tokens
         .verify(&token, TokenKind::Join, now_s)
         .map_err(|e| (e.code(), e.to_string()))?;
-    match state.storage.class(&claims.cls) {
-        Ok(Some(_)) => {}
+    state.access.check(state.storage.as_ref(), &claims)?;
+    let owner = match state.storage.class(&claims.cls) {
+        // Ownership is the server's knowledge, never the client's word.
+        Ok(Some(class)) => {
+            claims.role == aula_proto::Role::Teacher
+                && class.owner_id.as_deref() == Some(claims.sub.as_str())
+        }
         Ok(None) => {
             return Err((
                 ErrorCode::InvalidToken,
@@ -81,7 +90,7 @@ async fn session(
             tracing::error!("looking up class: {e}");
             return Err((ErrorCode::Internal, "storage is unavailable".into()));
         }
-    }
+    };
     let conn = state.hub.next_conn_id();
     let room = state.hub.room(state, &claims.cls);
     let (out_tx, mut out_rx) = mpsc::channel(OUTBOUND_QUEUE);
@@ -91,11 +100,12 @@ async fn session(
         id: MemberId(claims.sub.clone()),
         name: claims.name.clone(),
         role: claims.role,
-        owner: false,
+        owner,
     };
     room.send(RoomMsg::Join {
         conn,
         who,
+        hold: claims.hold,
         resume_from,
         out: out_tx,
         kill: kill_tx,
@@ -110,6 +120,10 @@ async fn session(
     let mut limiter = RateLimiter::new(state.cfg.rate_per_sec, state.cfg.rate_burst, now_ms());
     let mut refusals = LogSampler::default();
     let mut shutdown = state.shutdown.clone();
+    // The token stops working at its expiry, and so does the socket it opened.
+    let left_ms = (claims.exp * 1000).saturating_sub(now_ms());
+    let expiry = tokio::time::sleep(Duration::from_millis(left_ms));
+    tokio::pin!(expiry);
     let outcome = loop {
         tokio::select! {
             // A kill must win over the closed queue that comes with it, so the client
@@ -122,6 +136,25 @@ async fn session(
                 match kill {
                     Ok((code, why)) => break Err((code, why)),
                     Err(_) => break Ok(()),
+                }
+            }
+            () = &mut expiry => {
+                break Err((ErrorCode::TokenExpired, "the token has expired; join again".into()));
+            }
+            revoked = revocations.recv() => {
+                use tokio::sync::broadcast::error::RecvError;
+                let hit = match revoked {
+                    Ok(Revocation::All) => true,
+                    Ok(Revocation::Member { class, member }) => class == claims.cls && member == claims.sub,
+                    // Missed some: ask the source instead.
+                    Err(RecvError::Lagged(_)) => {
+                        state.access.epoch() != epoch
+                            || state.access.check(state.storage.as_ref(), &claims).is_err()
+                    }
+                    Err(RecvError::Closed) => false,
+                };
+                if hit {
+                    break Err((ErrorCode::TokenRevoked, "this member's token was revoked".into()));
                 }
             }
             out = out_rx.recv() => match out {

@@ -7,7 +7,7 @@ use aula_proto::{
     MemberId, Role,
 };
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,8 +15,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::auth::{TokenKind, clean_display_name, random_id};
-use crate::storage::ClassRecord;
+use crate::auth::{Claims, TokenKind, clean_display_name, ct_eq, random_id};
+use crate::storage::{ClassRecord, CoTeacher, JoinRecord};
 use crate::{AppState, conn, now_ms};
 
 /// Invites last a week unless the teacher asks otherwise; at most 30 days.
@@ -29,7 +29,20 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/classes", post(create_class))
         .route("/api/classes/{id}/invites", post(create_invite))
-        .route("/api/classes/{id}/teachers", post(add_teacher))
+        .route(
+            "/api/classes/{id}/teachers",
+            post(add_teacher).get(list_teachers),
+        )
+        .route(
+            "/api/classes/{id}/teachers/{member}",
+            axum::routing::delete(revoke_teacher),
+        )
+        .route("/api/classes/{id}/bans", get(list_bans))
+        .route(
+            "/api/classes/{id}/bans/{member}",
+            axum::routing::delete(lift_ban),
+        )
+        .route("/api/secret/rotate", post(rotate_secret))
         .route("/api/join", post(join))
         .route(
             "/api/classes/{id}/assets",
@@ -115,9 +128,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// Checks that the request carries the operator key.
+fn is_operator(state: &AppState, headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|k| ct_eq(k.as_bytes(), state.operator_key.as_bytes()))
+}
+
+/// Checks that the request carries the operator key (compared in constant time).
 fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiFailure> {
-    if bearer(headers) != Some(state.operator_key.as_str()) {
+    if !is_operator(state, headers) {
         return Err(fail(
             StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidToken,
@@ -127,13 +144,20 @@ fn operator(state: &AppState, headers: &HeaderMap) -> Result<(), ApiFailure> {
     Ok(())
 }
 
-/// Checks that the request carries a join token of this class's teacher.
+/// Who a teacher token names, once checked.
+pub struct Caller {
+    /// The class's owner (or the operator acting for it).
+    pub owner: bool,
+}
+
+/// Checks that the request carries a join token of this class's teacher that has not
+/// been revoked (the owner's, or a co-teacher's whose grant stands).
 pub fn teacher_of(
     state: &AppState,
     headers: &HeaderMap,
     class_id: &str,
     what: &str,
-) -> Result<(), ApiFailure> {
+) -> Result<Caller, ApiFailure> {
     let token = bearer(headers).ok_or_else(|| {
         fail(
             StatusCode::UNAUTHORIZED,
@@ -152,7 +176,57 @@ pub fn teacher_of(
             format!("only this class's teacher may {what}"),
         ));
     }
-    Ok(())
+    still_valid(state, &claims)?;
+    let owner = state
+        .access
+        .is_owner(state.storage.as_ref(), class_id, &claims.sub)
+        .map_err(storage_failure)?;
+    Ok(Caller { owner })
+}
+
+/// Revocation: a verified join token whose member was removed, taken off the roster or
+/// whose co-teacher grant was taken back is refused (401 `token_revoked`).
+pub fn still_valid(state: &AppState, claims: &Claims) -> Result<(), ApiFailure> {
+    state
+        .access
+        .check(state.storage.as_ref(), claims)
+        .map_err(|(code, why)| {
+            let status = if code == ErrorCode::Internal {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            fail(status, code, why)
+        })
+}
+
+/// The class's owner, or the operator: who may hand out and take back co-teacher links
+/// and read the list of them.
+fn owner_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    class_id: &str,
+    what: &str,
+) -> Result<(), ApiFailure> {
+    if is_operator(state, headers) {
+        return match state.storage.class(class_id).map_err(storage_failure)? {
+            Some(_) => Ok(()),
+            None => Err(fail(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such class",
+            )),
+        };
+    }
+    if teacher_of(state, headers, class_id, what)?.owner {
+        Ok(())
+    } else {
+        Err(fail(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!("only the class's owner may {what}"),
+        ))
+    }
 }
 
 pub fn storage_failure(e: impl std::fmt::Display) -> ApiFailure {
@@ -230,44 +304,253 @@ async fn add_teacher(
     headers: HeaderMap,
     b: Result<Json<CoTeacherRequest>, JsonRejection>,
 ) -> Result<Json<JoinGranted>, ApiFailure> {
-    teacher_of(&state, &headers, &class_id, "add a teacher")?;
+    owner_of(&state, &headers, &class_id, "add a teacher")?;
     let raw = body(b).unwrap_or_default().name;
-    let name = clean_display_name(raw.as_deref().unwrap_or("Co-teacher")).ok_or_else(|| {
-        fail(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            "name must be 1 to 64 characters",
-        )
-    })?;
+    let name =
+        clean_display_name(raw.as_deref().unwrap_or("Co-teacher"), Role::Teacher).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                e.to_string(),
+            )
+        })?;
     let member = MemberId(format!("t{}", &random_id()[1..]));
-    Ok(Json(state.grant(class_id, member, Role::Teacher, &name)))
+    state
+        .access
+        .add_co_teacher(
+            state.storage.as_ref(),
+            &class_id,
+            &CoTeacher {
+                member_id: member.0.clone(),
+                name: name.clone(),
+                granted_at_ms: now_ms(),
+                revoked_at_ms: None,
+            },
+        )
+        .map_err(storage_failure)?;
+    Ok(Json(state.grant(
+        class_id,
+        member,
+        Role::Teacher,
+        &name,
+        None,
+        false,
+    )))
+}
+
+/// The class's co-teacher grants, live and taken back. Owner or operator.
+async fn list_teachers(
+    State(state): State<Arc<AppState>>,
+    Path(class_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<CoTeacher>>, ApiFailure> {
+    owner_of(&state, &headers, &class_id, "list its teachers")?;
+    Ok(Json(
+        state
+            .storage
+            .co_teachers(&class_id)
+            .map_err(storage_failure)?,
+    ))
+}
+
+/// Takes a co-teacher's link back: its tokens stop working at once (REST and socket).
+/// Owner or operator.
+async fn revoke_teacher(
+    State(state): State<Arc<AppState>>,
+    Path((class_id, member)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiFailure> {
+    owner_of(&state, &headers, &class_id, "revoke a teacher")?;
+    if state
+        .access
+        .revoke_co_teacher(state.storage.as_ref(), &class_id, &member, now_ms())
+        .map_err(storage_failure)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(fail(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("{member} is not a co-teacher of this class"),
+        ))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct BanView {
+    member_id: String,
+    name: String,
+    at_ms: u64,
+    /// Its device is refused (`removed`).
+    device: bool,
+    /// Open-link joins from its address wait for a teacher.
+    address: bool,
+}
+
+/// Open-link members a teacher removed, kept from coming back. Teacher token.
+async fn list_bans(
+    State(state): State<Arc<AppState>>,
+    Path(class_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<BanView>>, ApiFailure> {
+    teacher_of(&state, &headers, &class_id, "read its bans")?;
+    let bans = state.storage.bans(&class_id).map_err(storage_failure)?;
+    Ok(Json(
+        bans.into_iter()
+            .map(|b| BanView {
+                device: b.device.is_some(),
+                address: b.addr.is_some(),
+                member_id: b.member_id,
+                name: b.name,
+                at_ms: b.at_ms,
+            })
+            .collect(),
+    ))
+}
+
+/// The teacher's undo of a removal: the device and address may join through the open
+/// link again (as a new member). Teacher token.
+async fn lift_ban(
+    State(state): State<Arc<AppState>>,
+    Path((class_id, member)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiFailure> {
+    teacher_of(&state, &headers, &class_id, "lift a ban")?;
+    if state
+        .storage
+        .lift_ban(&class_id, &member)
+        .map_err(storage_failure)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(fail(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("{member} is not banned from this class"),
+        ))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Rotated {
+    /// Fresh owner and student links for every class.
+    classes: Vec<ClassCreated>,
+}
+
+/// Replaces the signing secret: every token and link signed before stops working at
+/// once, live sockets close with `token_revoked`. Operator key.
+async fn rotate_secret(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Rotated>, ApiFailure> {
+    operator(&state, &headers)?;
+    let secret = crate::auth::random_secret();
+    state
+        .storage
+        .set_meta("token_secret", &secret)
+        .map_err(storage_failure)?;
+    state.tokens.replace(secret.as_bytes());
+    state.access.revoke_all();
+    tracing::warn!("the operator rotated the signing secret: every earlier token is void");
+    let classes = state.storage.all_classes().map_err(storage_failure)?;
+    let mut links = Vec::with_capacity(classes.len());
+    for c in &classes {
+        links.push(state.class_links(c).map_err(storage_failure)?);
+    }
+    Ok(Json(Rotated { classes: links }))
+}
+
+/// A device id as the browser makes it: 8 to 64 of `A-Za-z0-9_-`.
+fn valid_device(d: &str) -> bool {
+    (8..=64).contains(&d.len())
+        && d.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn too_many(retry_ms: u64, what: &str) -> Response {
+    let secs = retry_ms.div_ceil(1000).max(1);
+    let mut res = fail(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        format!("too many joins {what}; try again in {secs} s"),
+    )
+    .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
 }
 
 /// A student link holder picks a name and gets a join token. No account needed.
+/// Limited per source address and per invite; a removed open-link member's device is
+/// refused and its address waits for a teacher.
 async fn join(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     b: Result<Json<JoinRequest>, JsonRejection>,
-) -> Result<Json<JoinGranted>, ApiFailure> {
+) -> Result<Json<JoinGranted>, Response> {
+    let addr = peer.ip().to_canonical().to_string();
+    let now = now_ms();
+    let limited = state
+        .join_limits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .per_addr
+        .take(&addr, now);
+    if let Err(retry) = limited {
+        return Err(too_many(retry, "from this address"));
+    }
+    join_checked(&state, &addr, b)
+        .await
+        .map_err(IntoResponse::into_response)?
+        .map_err(|retry| too_many(retry, "through this link"))
+}
+
+/// `Ok(Err(ms))` when the invite's own limit refuses it.
+async fn join_checked(
+    state: &AppState,
+    addr: &str,
+    b: Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<Result<Json<JoinGranted>, u64>, ApiFailure> {
     let req = body(b)?;
     let now_s = now_ms() / 1000;
     let invite = state
         .tokens
         .verify(&req.invite, TokenKind::Invite, now_s)
         .map_err(|e| fail(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let limited = state
+        .join_limits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .per_invite
+        .take(&format!("{}/{}", invite.cls, invite.sub), now_ms());
+    if let Err(retry) = limited {
+        return Ok(Err(retry));
+    }
+    let device = match req.device.as_deref() {
+        None => None,
+        Some(d) if valid_device(d) => Some(d.to_owned()),
+        Some(_) => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "device must be 8 to 64 letters, digits, _ or -",
+            ));
+        }
+    };
     // A roster student's personal link names it; an open link takes the name typed.
     let personal = invite.is_personal();
     let name = if personal {
-        Some(invite.name.clone())
+        invite.name.clone()
     } else {
-        clean_display_name(&req.name)
-    }
-    .ok_or_else(|| {
-        fail(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidRequest,
-            "name must be 1 to 64 characters",
-        )
-    })?;
+        clean_display_name(&req.name, Role::Student).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                e.to_string(),
+            )
+        })?
+    };
     if state
         .storage
         .class(&invite.cls)
@@ -298,7 +581,66 @@ async fn join(
     } else {
         MemberId(random_id())
     };
-    Ok(Json(state.grant(invite.cls, member, Role::Student, &name)))
+    // A teacher removed this roster student: its personal link no longer joins.
+    let probe = Claims {
+        sub: member.0.clone(),
+        cls: invite.cls.clone(),
+        role: Role::Student,
+        name: String::new(),
+        knd: TokenKind::Join,
+        exp: 0,
+        iat: 0,
+        inv: None,
+        hold: false,
+    };
+    if let Err(e) = still_valid(state, &probe) {
+        return Err(match e.1 {
+            ErrorCode::Removed | ErrorCode::TokenRevoked => fail(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Removed,
+                "a teacher removed you from this class",
+            ),
+            _ => e,
+        });
+    }
+    // Open links: a removed member's device is refused; its address waits.
+    let mut hold = false;
+    if !personal {
+        for ban in state.storage.bans(&invite.cls).map_err(storage_failure)? {
+            if device.is_some() && ban.device == device {
+                return Err(fail(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Removed,
+                    "a teacher removed you from this class",
+                ));
+            }
+            hold |= ban.addr.as_deref() == Some(addr);
+        }
+    }
+    state
+        .storage
+        .record_join(
+            &invite.cls,
+            &JoinRecord {
+                member_id: member.0.clone(),
+                name: name.clone(),
+                invite_id: invite.sub.clone(),
+                open: !personal,
+                device,
+                addr: Some(addr.to_owned()),
+            },
+            now_ms(),
+        )
+        .map_err(storage_failure)?;
+    let inv = (!personal).then(|| invite.sub.clone());
+    Ok(Ok(Json(state.grant(
+        invite.cls,
+        member,
+        Role::Student,
+        &name,
+        inv,
+        hold,
+    ))))
 }
 
 #[derive(serde::Serialize)]
@@ -385,15 +727,28 @@ impl AppState {
             id: random_id(),
             title: title.to_owned(),
             created_at_ms: now,
+            owner_id: Some(format!("t{}", &random_id()[1..])),
         };
         self.storage.create_class(&class)?;
-        Ok(self.class_links(&class))
+        self.class_links(&class)
     }
 
-    /// A fresh teacher token and student invite for an existing class.
-    pub fn class_links(&self, class: &ClassRecord) -> ClassCreated {
+    /// A fresh owner token and student invite for an existing class. The owner is the
+    /// same member every time (a class made before owners were kept gets one now).
+    pub fn class_links(
+        &self,
+        class: &ClassRecord,
+    ) -> Result<ClassCreated, crate::storage::StorageError> {
         let now_s = now_ms() / 1000;
-        let teacher = MemberId(format!("t{}", &random_id()[1..]));
+        let teacher = match &class.owner_id {
+            Some(id) => MemberId(id.clone()),
+            None => {
+                let id = format!("t{}", &random_id()[1..]);
+                self.access
+                    .set_owner(self.storage.as_ref(), &class.id, &id)?;
+                MemberId(id)
+            }
+        };
         let (teacher_token, _) = self.tokens.join_token(
             &class.id,
             &teacher,
@@ -403,26 +758,40 @@ impl AppState {
             self.cfg.token_ttl_secs,
         );
         let (invite, _) = self.tokens.invite(&class.id, now_s, DEFAULT_INVITE_TTL_S);
-        ClassCreated {
+        Ok(ClassCreated {
             class_id: class.id.clone(),
             title: class.title.clone(),
             teacher_link: self.link("token", &teacher_token),
             student_link: self.link("invite", &invite),
             teacher_token,
-        }
+        })
     }
 
     /// A join token for a member of a class, as `POST /api/join` and co-teacher links
     /// answer it.
-    fn grant(&self, class_id: String, member: MemberId, role: Role, name: &str) -> JoinGranted {
-        let (token, exp) = self.tokens.join_token(
-            &class_id,
-            &member,
+    /// `inv`: the open link it came through; `hold`: it waits for a teacher.
+    fn grant(
+        &self,
+        class_id: String,
+        member: MemberId,
+        role: Role,
+        name: &str,
+        inv: Option<String>,
+        hold: bool,
+    ) -> JoinGranted {
+        let now_s = now_ms() / 1000;
+        let exp = now_s + self.cfg.token_ttl_secs;
+        let token = self.tokens.mint(&Claims {
+            sub: member.0.clone(),
+            cls: class_id.clone(),
             role,
-            name,
-            now_ms() / 1000,
-            self.cfg.token_ttl_secs,
-        );
+            name: name.to_owned(),
+            knd: TokenKind::Join,
+            exp,
+            iat: now_s,
+            inv,
+            hold,
+        });
         JoinGranted {
             token,
             member_id: member,

@@ -4,6 +4,7 @@
 //! [`start`] runs it in-process (the teacher app embeds it the same way); the
 //! `aula-server` binary is a thin wrapper.
 
+mod access;
 pub mod assets;
 pub mod auth;
 pub mod config;
@@ -30,7 +31,8 @@ use tokio::sync::oneshot;
 
 pub use config::{Cli, Config};
 
-use crate::auth::TokenAuthority;
+use crate::access::Access;
+use crate::auth::Keyring;
 use crate::hub::Hub;
 use crate::metrics::ServerMetrics;
 use crate::room_actor::RoomMsg;
@@ -39,7 +41,8 @@ use crate::storage::{SqliteStorage, Storage};
 pub struct AppState {
     pub cfg: Config,
     pub storage: Arc<dyn Storage>,
-    pub tokens: TokenAuthority,
+    /// The signing key; the operator may replace it (`POST /api/secret/rotate`).
+    pub tokens: Keyring,
     pub sfu: SfuHandle,
     pub operator_key: String,
     pub public_url: String,
@@ -47,6 +50,10 @@ pub struct AppState {
     metrics: ServerMetrics,
     /// Open HTTP connections (WebSockets included) under their caps.
     conns: Arc<net::ConnLimits>,
+    /// Owners, co-teachers and revoked members, cached from storage.
+    access: Access,
+    /// `POST /api/join` buckets: per invite, per source address.
+    join_limits: std::sync::Mutex<JoinLimits>,
     /// Turns true when the server stops: every connection closes with `shutting_down`
     /// (upgraded WebSockets outlive axum's graceful shutdown otherwise).
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -86,6 +93,11 @@ impl Ready {
     }
 }
 
+struct JoinLimits {
+    per_invite: rate::KeyedBuckets,
+    per_addr: rate::KeyedBuckets,
+}
+
 pub struct Running {
     pub ready: Ready,
     shutdown: Option<oneshot::Sender<()>>,
@@ -115,12 +127,18 @@ pub fn now_ms() -> u64 {
 /// Opens storage, starts the SFU and the HTTP server, and makes sure a class exists so
 /// there is always a teacher link and a student link to print.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    private_dir(&cfg.data_dir)
         .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
     let db_path = cfg.data_dir.join("aula.db");
     let storage: Arc<dyn Storage> = Arc::new(
         SqliteStorage::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?,
     );
+    if cfg.rotate_secret {
+        storage
+            .set_meta("token_secret", &auth::random_secret())
+            .context("storing a new signing secret")?;
+        tracing::warn!("the signing secret was replaced: every earlier link and token is void");
+    }
     let secret = stored_secret(storage.as_ref(), "token_secret")?;
     let operator_key = stored_secret(storage.as_ref(), "operator_key")?;
 
@@ -152,16 +170,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         net::effective_max_connections(cfg.max_connections),
         cfg.max_connections_per_ip,
     );
+    let join_limits = JoinLimits {
+        per_invite: rate::KeyedBuckets::new(cfg.join_rate_per_min_invite, cfg.join_burst_invite),
+        per_addr: rate::KeyedBuckets::new(cfg.join_rate_per_min_addr, cfg.join_burst_addr),
+    };
     let state = Arc::new(AppState {
         cfg,
         storage,
-        tokens: TokenAuthority::new(secret.as_bytes()),
+        tokens: Keyring::new(secret.as_bytes()),
         sfu: sfu.clone(),
         operator_key: operator_key.clone(),
         public_url,
         hub: Hub::default(),
         metrics: ServerMetrics::default(),
         conns,
+        access: Access::default(),
+        join_limits: std::sync::Mutex::new(join_limits),
         shutdown,
         mail_wake: tokio::sync::Notify::new(),
         report_fonts: report_fonts(),
@@ -169,7 +193,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     mail::spawn(state.clone()).context("starting the alert mailer")?;
 
     let class = match state.storage.latest_class().context("reading classes")? {
-        Some(c) => state.class_links(&c),
+        Some(c) => state.class_links(&c).context("making the class's links")?,
         None => state
             .create_class("My class")
             .context("creating the first class")?,
@@ -201,6 +225,8 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         }
     });
 
+    // The accept loop hands each request its source address (`ConnectInfo`): it limits
+    // `POST /api/join` and recognises removed members.
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let st = state.clone();
@@ -227,6 +253,22 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// Creates the data directory (and its parents) for its owner only, and tightens an
+/// existing one: it holds the database with the secrets, and the class pictures.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
+    storage::set_mode(dir, 0o700)
+}
+
 fn report_fonts() -> Option<aula_report::ReportFonts> {
     let fonts = aula_report::ReportFonts::system();
     if fonts.is_none() {
@@ -245,9 +287,7 @@ fn stored_secret(storage: &dyn Storage, key: &str) -> anyhow::Result<String> {
     {
         return Ok(v);
     }
-    let v: String = (0..4)
-        .map(|_| format!("{:016x}", rand::random::<u64>()))
-        .collect();
+    let v = auth::random_secret();
     storage
         .set_meta(key, &v)
         .with_context(|| format!("storing {key}"))?;

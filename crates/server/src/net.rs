@@ -577,7 +577,10 @@ async fn serve_connection(
         .header_read_timeout(Duration::from_secs(state.cfg.http_header_timeout_secs))
         .keep_alive(true);
     let conn = builder
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(app))
+        .serve_connection(
+            TokioIo::new(io),
+            TowerToHyperService::new(app.layer(axum::Extension(axum::extract::ConnectInfo(peer)))),
+        )
         // An upgrade ends this future and hands the stream (and its slot) to the
         // WebSocket, which lives on in its own task.
         .with_upgrades();

@@ -57,9 +57,73 @@ impl RateLimiter {
     }
 }
 
+/// One token bucket per key (an invite, a source address): `per_min` on average,
+/// bursts up to `burst`. Pure: time is a parameter.
+#[derive(Debug, Clone)]
+pub struct KeyedBuckets {
+    rate_per_ms: f64,
+    burst: f64,
+    /// key → (tokens, last refill).
+    buckets: std::collections::HashMap<String, (f64, u64)>,
+}
+
+impl KeyedBuckets {
+    /// Past this many keys, full buckets (keys idle long enough to refill) are dropped.
+    const PRUNE_AT: usize = 10_000;
+
+    pub fn new(per_min: f64, burst: u32) -> Self {
+        KeyedBuckets {
+            rate_per_ms: per_min.max(0.001) / 60_000.0,
+            burst: f64::from(burst.max(1)),
+            buckets: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Takes one token for `key`, or says in how many milliseconds one will be there.
+    pub fn take(&mut self, key: &str, now_ms: u64) -> Result<(), u64> {
+        if self.buckets.len() >= Self::PRUNE_AT && !self.buckets.contains_key(key) {
+            let (rate, burst) = (self.rate_per_ms, self.burst);
+            self.buckets.retain(|_, (tokens, last)| {
+                *tokens + now_ms.saturating_sub(*last) as f64 * rate < burst
+            });
+        }
+        let burst = self.burst;
+        let (tokens, last) = self
+            .buckets
+            .entry(key.to_owned())
+            .or_insert((burst, now_ms));
+        let elapsed = now_ms.saturating_sub(*last) as f64;
+        *last = (*last).max(now_ms);
+        *tokens = (*tokens + elapsed * self.rate_per_ms).min(burst);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate_per_ms).ceil() as u64)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_buckets_limit_each_key_apart() {
+        let mut b = KeyedBuckets::new(60.0, 3); // one a second
+        for _ in 0..3 {
+            assert_eq!(b.take("a", 0), Ok(()));
+        }
+        assert_eq!(b.take("a", 0), Err(1000));
+        assert_eq!(b.take("b", 0), Ok(()), "another key has its own bucket");
+        assert_eq!(b.take("a", 500), Err(500));
+        assert_eq!(b.take("a", 1000), Ok(()));
+        // Idle keys refill up to the burst, not beyond.
+        for _ in 0..3 {
+            assert_eq!(b.take("a", 100_000), Ok(()));
+        }
+        assert!(b.take("a", 100_000).is_err());
+    }
 
     #[test]
     fn allows_bursts_then_refuses_then_recovers() {

@@ -39,6 +39,8 @@ pub enum RoomMsg {
     Join {
         conn: ConnId,
         who: Identity,
+        /// A new student waits for a teacher whatever the waiting-room setting.
+        hold: bool,
         resume_from: Option<Seq>,
         out: mpsc::Sender<Outbound>,
         kill: oneshot::Sender<(ErrorCode, String)>,
@@ -163,12 +165,15 @@ impl RoomActor {
                 RoomMsg::Join {
                     conn,
                     who,
+                    hold,
                     resume_from,
                     out,
                     kill,
                     reply,
                 } => {
-                    let result = self.on_join(conn, who, resume_from, out, kill);
+                    let result = self
+                        .admission(&who)
+                        .and_then(|()| self.on_join(conn, who, hold, resume_from, out, kill));
                     let _ = reply.send(result);
                 }
                 RoomMsg::Client { conn, msg } => self.on_client(conn, msg).await,
@@ -218,20 +223,37 @@ impl RoomActor {
         }
     }
 
+    /// The class's member cap. A member already in (or waiting) and teachers always
+    /// get in, so a reconnect is never refused and a full class keeps its teachers.
+    fn admission(&self, who: &Identity) -> Result<(), (ErrorCode, String)> {
+        let known = self.room.member(&who.id).is_some() || self.room.is_waiting(&who.id);
+        let cap = self.state.cfg.max_class_members;
+        if known || who.role == Role::Teacher || self.room.headcount() < cap {
+            return Ok(());
+        }
+        Err((
+            ErrorCode::ClassFull,
+            format!("this class already has {cap} members"),
+        ))
+    }
+
     fn on_join(
         &mut self,
         conn: ConnId,
         who: Identity,
+        hold: bool,
         resume_from: Option<Seq>,
         out: mpsc::Sender<Outbound>,
         kill: oneshot::Sender<(ErrorCode, String)>,
     ) -> Result<(), (ErrorCode, String)> {
         let member = who.id.clone();
         let role = who.role;
-        let (outcome, events) = self
-            .room
-            .join(now_ms(), who)
-            .map_err(|e| (e.code(), e.to_string()))?;
+        let joined = if hold {
+            self.room.join_held(now_ms(), who)
+        } else {
+            self.room.join(now_ms(), who)
+        };
+        let (outcome, events) = joined.map_err(|e| (e.code(), e.to_string()))?;
         // One live connection per member: a second tab or a reconnect replaces the first.
         if let Some(old) = self.by_member.remove(&member)
             && let Some(mut c) = self.conns.remove(&old)
@@ -773,6 +795,9 @@ impl RoomActor {
                     self.track_mids.remove(track);
                 }
                 RoomEvent::MemberLeft { member, reason } => {
+                    if matches!(reason, LeaveReason::Removed) {
+                        self.revoke_removed(member);
+                    }
                     let Some(conn) = self.by_member.remove(member) else {
                         continue;
                     };
@@ -813,6 +838,21 @@ impl RoomActor {
         self.end_session_if_empty();
     }
 
+    /// A removed member's tokens stop working everywhere (REST too), and an open-link
+    /// member is banned from coming back through the link (see `access.rs`).
+    fn revoke_removed(&self, member: &MemberId) {
+        let class = self.room.class_id();
+        if let Err(e) = self.state.access.removed_in_room(
+            self.state.storage.as_ref(),
+            class,
+            &member.0,
+            now_ms(),
+        ) {
+            self.state.metrics.storage_errors.fetch_add(1, Relaxed);
+            tracing::error!(class, "revoking a removed member's tokens: {e}");
+        }
+    }
+
     fn error(
         &mut self,
         conn: ConnId,
@@ -841,15 +881,17 @@ impl RoomActor {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.out.try_send(out).is_err() {
+        // Counted and logged once per connection: frames pushed after the kill (until the
+        // connection task is gone) are dropped quietly.
+        if c.out.try_send(out).is_err()
+            && let Some(k) = c.kill.take()
+        {
             self.state.metrics.lagging_disconnects.fetch_add(1, Relaxed);
             tracing::info!(member = %c.member.0, "outbound queue full; closing the connection");
-            if let Some(k) = c.kill.take() {
-                let _ = k.send((
-                    ErrorCode::RateLimited,
-                    "too far behind; reconnect to catch up".into(),
-                ));
-            }
+            let _ = k.send((
+                ErrorCode::RateLimited,
+                "too far behind; reconnect to catch up".into(),
+            ));
         }
     }
 }

@@ -75,12 +75,8 @@ pub async fn add(
     let existing = state.storage.roster(&class_id).map_err(storage_failure)?;
     let mut entries = Vec::with_capacity(req.students.len());
     for (i, s) in req.students.into_iter().enumerate() {
-        let name = clean_display_name(&s.name).ok_or_else(|| {
-            bad(format!(
-                "student {}: name must be 1 to 64 characters",
-                i + 1
-            ))
-        })?;
+        let name = clean_display_name(&s.name, aula_proto::Role::Student)
+            .map_err(|e| bad(format!("student {}: {e}", i + 1)))?;
         let email = match s.email.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(raw) => {
@@ -130,7 +126,8 @@ pub async fn add(
     Ok(Json(with_links(&state, &class_id, all)))
 }
 
-/// Takes a student off the roster; its personal link stops working.
+/// Takes a student off the roster; its personal link stops working, and so does every
+/// join token already made from it (a live socket closes with `token_revoked`).
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     Path((class_id, member)): Path<(String, String)>,
@@ -142,6 +139,10 @@ pub async fn remove(
         .remove_roster(&class_id, &member)
         .map_err(storage_failure)?
     {
+        state
+            .access
+            .revoke(state.storage.as_ref(), &class_id, &member, now_ms(), false)
+            .map_err(storage_failure)?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(fail(

@@ -22,6 +22,45 @@ pub enum StorageError {
     },
     #[error("the database lock was poisoned by a panic")]
     Poisoned,
+    #[error("database file: {0}")]
+    Io(std::io::Error),
+}
+
+/// Creates `path` empty with mode 0600 when it does not exist, and sets 0600 when it does.
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => set_mode(path, 0o600),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Sets a file's or directory's permission bits (unix only; elsewhere nothing).
+pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +68,46 @@ pub struct ClassRecord {
     pub id: String,
     pub title: String,
     pub created_at_ms: u64,
+    /// The member id of the teacher who owns the class (who created it, or whom the
+    /// operator's links name). Stable, so the owner's tokens are the same member.
+    pub owner_id: Option<String>,
+}
+
+/// A co-teacher the owner (or the operator) let into a class.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CoTeacher {
+    pub member_id: String,
+    pub name: String,
+    pub granted_at_ms: u64,
+    /// When the owner took the grant back; its tokens stopped working then.
+    pub revoked_at_ms: Option<u64>,
+}
+
+/// How a member came in through `POST /api/join`, kept to recognise it after a removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRecord {
+    pub member_id: String,
+    pub name: String,
+    /// The invite's id (an open link's `sub`).
+    pub invite_id: String,
+    /// Whether it came through an open link (not a roster student's personal link).
+    pub open: bool,
+    pub device: Option<String>,
+    pub addr: Option<String>,
+}
+
+/// A removed member of an open link, kept out until a teacher lifts it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ban {
+    pub member_id: String,
+    pub name: String,
+    /// The browser's device id it joined with, refused outright.
+    #[serde(skip)]
+    pub device: Option<String>,
+    /// The source address it joined from: joins from there wait for a teacher.
+    #[serde(skip)]
+    pub addr: Option<String>,
+    pub at_ms: u64,
 }
 
 pub trait Storage: Send + Sync + 'static {
@@ -93,6 +172,37 @@ pub trait Storage: Send + Sync + 'static {
         retry_at_ms: Option<u64>,
     ) -> Result<(), StorageError>;
     fn mail_log(&self) -> Result<Vec<QueuedMail>, StorageError>;
+    fn all_classes(&self) -> Result<Vec<ClassRecord>, StorageError>;
+    fn set_class_owner(&self, class_id: &str, owner: &str) -> Result<(), StorageError>;
+    fn add_co_teacher(&self, class_id: &str, t: &CoTeacher) -> Result<(), StorageError>;
+    /// Every grant, revoked ones included, oldest first.
+    fn co_teachers(&self, class_id: &str) -> Result<Vec<CoTeacher>, StorageError>;
+    /// Marks a live grant revoked and the member's tokens revoked, in one transaction.
+    /// Whether there was a live grant.
+    fn revoke_co_teacher(
+        &self,
+        class_id: &str,
+        member: &str,
+        at_ms: u64,
+    ) -> Result<bool, StorageError>;
+    /// From now on no token of this member works in this class. `removed`: a teacher
+    /// removed it in the room (rather than its link being withdrawn).
+    fn revoke_member(
+        &self,
+        class_id: &str,
+        member: &str,
+        at_ms: u64,
+        removed: bool,
+    ) -> Result<(), StorageError>;
+    /// (member, removed in the room)
+    fn revoked_members(&self, class_id: &str) -> Result<Vec<(String, bool)>, StorageError>;
+    fn record_join(&self, class_id: &str, j: &JoinRecord, at_ms: u64) -> Result<(), StorageError>;
+    fn join_record(&self, class_id: &str, member: &str)
+    -> Result<Option<JoinRecord>, StorageError>;
+    fn put_ban(&self, class_id: &str, ban: &Ban) -> Result<(), StorageError>;
+    fn bans(&self, class_id: &str) -> Result<Vec<Ban>, StorageError>;
+    /// Whether a ban of that member existed.
+    fn lift_ban(&self, class_id: &str, member: &str) -> Result<bool, StorageError>;
 }
 
 /// A student expected in a class, with an address for attendance alerts.
@@ -202,6 +312,46 @@ CREATE TABLE applied_commands (
 );
 CREATE INDEX applied_commands_by_member ON applied_commands (class_id, member_id, id);
 "#,
+    r#"
+ALTER TABLE classes ADD COLUMN owner_id TEXT;
+CREATE TABLE co_teachers (
+    class_id TEXT NOT NULL REFERENCES classes(id),
+    member_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    granted_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE TABLE revoked_members (
+    class_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE TABLE joins (
+    class_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    invite_id TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    device TEXT,
+    addr TEXT,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE TABLE bans (
+    class_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    device TEXT,
+    addr TEXT,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (class_id, member_id)
+);
+CREATE INDEX bans_device ON bans (class_id, device);
+CREATE INDEX bans_addr ON bans (class_id, addr);
+"#,
 ];
 
 pub struct SqliteStorage {
@@ -209,8 +359,21 @@ pub struct SqliteStorage {
 }
 
 impl SqliteStorage {
+    /// Opens (or creates) the database readable by its owner only: the file holds the
+    /// signing secret and the operator key. SQLite gives the `-wal` and `-shm` files the
+    /// database file's mode; files left by an older version are tightened here too.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        Self::init(Connection::open(path)?)
+        private_file(path).map_err(StorageError::Io)?;
+        let storage = Self::init(Connection::open(path)?)?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                set_mode(&p, 0o600).map_err(StorageError::Io)?;
+            }
+        }
+        Ok(storage)
     }
 
     pub fn in_memory() -> Result<Self, StorageError> {
@@ -300,6 +463,15 @@ fn decode_events(
     Ok(out)
 }
 
+fn class_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClassRecord> {
+    Ok(ClassRecord {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        created_at_ms: r.get::<_, i64>(2)? as u64,
+        owner_id: r.get(3)?,
+    })
+}
+
 fn role_str(role: Role) -> &'static str {
     match role {
         Role::Teacher => "teacher",
@@ -312,8 +484,8 @@ impl Storage for SqliteStorage {
     fn create_class(&self, c: &ClassRecord) -> Result<(), StorageError> {
         self.with(|db| {
             db.execute(
-                "INSERT INTO classes (id, title, created_at_ms) VALUES (?1, ?2, ?3)",
-                params![c.id, c.title, c.created_at_ms as i64],
+                "INSERT INTO classes (id, title, created_at_ms, owner_id) VALUES (?1, ?2, ?3, ?4)",
+                params![c.id, c.title, c.created_at_ms as i64, c.owner_id],
             )?;
             Ok(())
         })
@@ -323,15 +495,9 @@ impl Storage for SqliteStorage {
         self.with(|db| {
             Ok(db
                 .query_row(
-                    "SELECT id, title, created_at_ms FROM classes WHERE id = ?1",
+                    "SELECT id, title, created_at_ms, owner_id FROM classes WHERE id = ?1",
                     [id],
-                    |r| {
-                        Ok(ClassRecord {
-                            id: r.get(0)?,
-                            title: r.get(1)?,
-                            created_at_ms: r.get::<_, i64>(2)? as u64,
-                        })
-                    },
+                    class_row,
                 )
                 .optional()?)
         })
@@ -341,9 +507,9 @@ impl Storage for SqliteStorage {
         self.with(|db| {
             Ok(db
                 .query_row(
-                    "SELECT id, title, created_at_ms FROM classes ORDER BY created_at_ms DESC, rowid DESC LIMIT 1",
+                    "SELECT id, title, created_at_ms, owner_id FROM classes ORDER BY created_at_ms DESC, rowid DESC LIMIT 1",
                     [],
-                    |r| Ok(ClassRecord { id: r.get(0)?, title: r.get(1)?, created_at_ms: r.get::<_, i64>(2)? as u64 }),
+                    class_row,
                 )
                 .optional()?)
         })
@@ -620,6 +786,178 @@ impl Storage for SqliteStorage {
     fn mail_log(&self) -> Result<Vec<QueuedMail>, StorageError> {
         self.mail_query("ORDER BY id", params![])
     }
+
+    fn all_classes(&self) -> Result<Vec<ClassRecord>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT id, title, created_at_ms, owner_id FROM classes ORDER BY created_at_ms, rowid",
+            )?;
+            let rows = stmt.query_map([], class_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn set_class_owner(&self, class_id: &str, owner: &str) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE classes SET owner_id = ?2 WHERE id = ?1",
+                params![class_id, owner],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn add_co_teacher(&self, class_id: &str, t: &CoTeacher) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO co_teachers (class_id, member_id, name, granted_at_ms, revoked_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![class_id, t.member_id, t.name, t.granted_at_ms as i64, t.revoked_at_ms.map(|v| v as i64)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn co_teachers(&self, class_id: &str) -> Result<Vec<CoTeacher>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT member_id, name, granted_at_ms, revoked_at_ms FROM co_teachers WHERE class_id = ?1 ORDER BY granted_at_ms, rowid",
+            )?;
+            let rows = stmt.query_map([class_id], |r| {
+                Ok(CoTeacher {
+                    member_id: r.get(0)?,
+                    name: r.get(1)?,
+                    granted_at_ms: r.get::<_, i64>(2)? as u64,
+                    revoked_at_ms: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_co_teacher(
+        &self,
+        class_id: &str,
+        member: &str,
+        at_ms: u64,
+    ) -> Result<bool, StorageError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            let n = tx.execute(
+                "UPDATE co_teachers SET revoked_at_ms = ?3 WHERE class_id = ?1 AND member_id = ?2 AND revoked_at_ms IS NULL",
+                params![class_id, member, at_ms as i64],
+            )?;
+            if n > 0 {
+                tx.execute(
+                    "INSERT OR IGNORE INTO revoked_members (class_id, member_id, at_ms) VALUES (?1, ?2, ?3)",
+                    params![class_id, member, at_ms as i64],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn revoke_member(
+        &self,
+        class_id: &str,
+        member: &str,
+        at_ms: u64,
+        removed: bool,
+    ) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT OR IGNORE INTO revoked_members (class_id, member_id, at_ms, removed) VALUES (?1, ?2, ?3, ?4)",
+                params![class_id, member, at_ms as i64, removed],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn revoked_members(&self, class_id: &str) -> Result<Vec<(String, bool)>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT member_id, removed FROM revoked_members WHERE class_id = ?1",
+            )?;
+            let rows = stmt.query_map([class_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn record_join(&self, class_id: &str, j: &JoinRecord, at_ms: u64) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO joins (class_id, member_id, invite_id, open, device, addr, at_ms, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (class_id, member_id) DO UPDATE SET invite_id = excluded.invite_id, open = excluded.open, name = excluded.name,
+                   device = excluded.device, addr = excluded.addr, at_ms = excluded.at_ms",
+                params![class_id, j.member_id, j.invite_id, j.open, j.device, j.addr, at_ms as i64, j.name],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn join_record(
+        &self,
+        class_id: &str,
+        member: &str,
+    ) -> Result<Option<JoinRecord>, StorageError> {
+        self.with(|db| {
+            Ok(db
+                .query_row(
+                    "SELECT member_id, invite_id, open, device, addr, name FROM joins WHERE class_id = ?1 AND member_id = ?2",
+                    params![class_id, member],
+                    |r| {
+                        Ok(JoinRecord {
+                            member_id: r.get(0)?,
+                            name: r.get(5)?,
+                            invite_id: r.get(1)?,
+                            open: r.get(2)?,
+                            device: r.get(3)?,
+                            addr: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn put_ban(&self, class_id: &str, b: &Ban) -> Result<(), StorageError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO bans (class_id, member_id, name, device, addr, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (class_id, member_id) DO UPDATE SET name = excluded.name, device = excluded.device,
+                   addr = excluded.addr, at_ms = excluded.at_ms",
+                params![class_id, b.member_id, b.name, b.device, b.addr, b.at_ms as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn bans(&self, class_id: &str) -> Result<Vec<Ban>, StorageError> {
+        self.with(|db| {
+            let mut stmt = db.prepare_cached(
+                "SELECT member_id, name, device, addr, at_ms FROM bans WHERE class_id = ?1 ORDER BY at_ms, rowid",
+            )?;
+            let rows = stmt.query_map([class_id], |r| {
+                Ok(Ban {
+                    member_id: r.get(0)?,
+                    name: r.get(1)?,
+                    device: r.get(2)?,
+                    addr: r.get(3)?,
+                    at_ms: r.get::<_, i64>(4)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn lift_ban(&self, class_id: &str, member: &str) -> Result<bool, StorageError> {
+        self.with(|db| {
+            Ok(db.execute(
+                "DELETE FROM bans WHERE class_id = ?1 AND member_id = ?2",
+                params![class_id, member],
+            )? > 0)
+        })
+    }
 }
 
 impl SqliteStorage {
@@ -662,6 +1000,7 @@ mod tests {
             id: "c".into(),
             title: "T".into(),
             created_at_ms: 1,
+            owner_id: None,
         })
         .unwrap();
         let evs: Vec<SequencedEvent> = (1..=3)

@@ -364,7 +364,13 @@ export type CreateClass = { title: string, };
 
 export type InviteCreated = { invite: string, student_link: string, expires_at_ms: number, };
 
-export type JoinRequest = { invite: string, name: string, };
+export type JoinRequest = { invite: string, name: string, 
+/**
+ * A random id the browser keeps (localStorage) for this device: 8–64 characters of
+ * `A-Za-z0-9_-`. A student a teacher removed cannot come back through the same
+ * open link from the same device.
+ */
+device?: string | null, };
 
 export type JoinGranted = { token: string, member_id: MemberId, class_id: string, role: Role, expires_at_ms: number, };
 

@@ -58,6 +58,7 @@ impl Server {
             .json(&JoinRequest {
                 invite: self.invite(),
                 name: name.into(),
+                device: None,
             })
             .send()
             .await
