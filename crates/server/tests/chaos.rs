@@ -256,11 +256,9 @@ async fn client(
                     }
                     outbox.retain(|(id, _)| m["id"] != *id);
                 }
-                "error" => {
-                    if m["id"].is_string() {
-                        refused.push(m.clone());
-                        outbox.retain(|(id, _)| m["id"] != *id);
-                    }
+                "error" if m["id"].is_string() => {
+                    refused.push(m.clone());
+                    outbox.retain(|(id, _)| m["id"] != *id);
                 }
                 _ => {}
             }
