@@ -6,6 +6,7 @@
 #                                          live with Chromium students (--students 10)
 #   scripts/bench.sh board [args...]       whiteboard/chat WebSocket fan-out; with no args runs
 #                                          1 room × 200 clients, then 100 rooms × 100 clients
+#   scripts/bench.sh eraser [args...]      one area-eraser command, worst cases (ms on the room's task)
 #   scripts/bench.sh report [args...]      a term of one class: rebuild, session/weekly reports,
 #                                          CSV and PDF (--students 40 --sessions 60)
 # Needs ffmpeg (test stream, x264 reference), Xvfb + ImageMagick (screen capture) and,
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=fanout
-case "${1:-}" in fanout|encode|teacher-live|board|report) what=$1; shift ;; esac
+case "${1:-}" in fanout|encode|teacher-live|board|report|eraser) what=$1; shift ;; esac
 need=()
 for tool in ffmpeg:ffmpeg Xvfb:xvfb convert:imagemagick; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
@@ -34,6 +35,9 @@ case $what in
   report)
     cargo build --release --locked -p aula-bench
     exec target/release/aula-bench report "$@" ;;
+  eraser)
+    cargo build --release --locked -p aula-bench
+    exec target/release/aula-bench eraser "$@" ;;
   board)
     cargo build --release --locked -p aula-server -p aula-bench
     if [ $# -gt 0 ]; then exec target/release/aula-bench board "$@"; fi

@@ -13,6 +13,7 @@ mod aula;
 mod board;
 mod client;
 mod encode;
+mod eraser;
 mod h264;
 mod janus;
 mod procstat;
@@ -44,6 +45,8 @@ enum Cmd {
     Board(board::BoardArgs),
     /// A term of one class: rebuilding it from its log, session and weekly reports, CSV/PDF.
     Report(report::ReportArgs),
+    /// One area-eraser command on the room's task, worst cases included.
+    Eraser(eraser::EraserArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -92,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         // No runtime: the screen case sets $DISPLAY for xcap while single-threaded.
         Cmd::Encode(args) => encode::run(args),
         Cmd::Report(args) => report::run(args),
+        Cmd::Eraser(args) => eraser::run(args),
         Cmd::Fanout(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
