@@ -91,20 +91,7 @@ pub async fn upload(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PageBackground>, ApiFailure> {
     teacher_of(&state, &headers, &class_id, "upload")?;
-    let body = body.map_err(|e| {
-        let text = e.body_text();
-        if text.contains(crate::net::BODY_TIMEOUT_MESSAGE) {
-            fail(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, text)
-        } else if text.contains("length limit") {
-            fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::MessageTooLarge,
-                text,
-            )
-        } else {
-            fail(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, text)
-        }
-    })?;
+    let body = body.map_err(|e| crate::http::rejected_body(e.body_text()))?;
     let (kind, width, height) = image_info(&body).ok_or_else(|| {
         fail(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

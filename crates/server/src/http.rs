@@ -103,21 +103,23 @@ pub fn fail(status: StatusCode, code: ErrorCode, msg: impl Into<String>) -> ApiF
 }
 
 pub fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiFailure> {
-    b.map(|Json(v)| v).map_err(|e| {
-        let text = e.body_text();
-        // axum reports an over-limit or late body as a generic buffering failure.
-        if text.contains(crate::net::BODY_TIMEOUT_MESSAGE) {
-            fail(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, text)
-        } else if text.contains("length limit") {
-            fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::MessageTooLarge,
-                text,
-            )
-        } else {
-            fail(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, text)
-        }
-    })
+    b.map(|Json(v)| v).map_err(|e| rejected_body(e.body_text()))
+}
+
+/// A body axum refused, as a typed failure. axum reports an over-limit or late body as
+/// a generic buffering failure, told apart by its text.
+pub fn rejected_body(text: String) -> ApiFailure {
+    if text.contains(crate::net::BODY_TIMEOUT_MESSAGE) {
+        fail(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidRequest, text)
+    } else if text.contains("length limit") {
+        fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::MessageTooLarge,
+            text,
+        )
+    } else {
+        fail(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, text)
+    }
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
