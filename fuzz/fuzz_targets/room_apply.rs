@@ -31,10 +31,15 @@ fuzz_target!(|data: &[u8]| {
     // One frame per line; the first byte of a line picks the member, the second moves
     // the clock.
     let mut now = 1_000u64;
+    let lines = data.split(|b| *b == b'\n').count().min(200);
+    let mut checkpoint = None;
     for (k, line) in data.split(|b| *b == b'\n').enumerate().take(200) {
         let [who, tick, frame @ ..] = line else {
             continue;
         };
+        if k == lines / 2 {
+            checkpoint = Some((room.last_seq(), room.checkpoint().expect("a room encodes")));
+        }
         now += u64::from(*tick) * 50;
         let (member, _) = MEMBERS[usize::from(*who) % MEMBERS.len()];
         let member = MemberId(member.into());
@@ -65,6 +70,13 @@ fuzz_target!(|data: &[u8]| {
     assert!(snap.board.pages.len() <= MAX_PAGES);
     let log = room.events_since(Seq(0)).expect("the whole log is in memory");
     let rebuilt = Room::restore("fuzz", log, [], now).expect("the log replays");
+    // A checkpoint from halfway plus the rest of the log is the same room.
+    if let Some((at, bytes)) = checkpoint {
+        let tail = room.events_since(at).expect("the tail is in memory");
+        let resumed = Room::restore_from_checkpoint("fuzz", &bytes, tail, [], now)
+            .expect("the checkpoint restores");
+        assert_eq!(resumed.checkpoint().ok(), rebuilt.checkpoint().ok());
+    }
     assert_eq!(rebuilt.snapshot().board, snap.board);
     assert_eq!(rebuilt.snapshot().chat, snap.chat);
     assert_eq!(rebuilt.snapshot().quizzes, snap.quizzes);

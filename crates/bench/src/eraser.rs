@@ -142,5 +142,6 @@ pub fn run(args: EraserArgs) -> anyhow::Result<()> {
         let (median, worst, outcome) = time(room, args.runs, &path, radius);
         println!("  {what}: {median:.2} ms / {worst:.2} ms ({outcome})");
     }
+    crate::report::time_checkpoint("full board (1M points)", &full, args.runs)?;
     Ok(())
 }

@@ -235,5 +235,30 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         "a weekly report from nothing (rebuild + sessions + weeks + PDF): {:.1} ms",
         restore + sessions + weekly + wpdf
     );
+    let from_checkpoint = time_checkpoint("this class", &room, args.runs)?;
+    println!(
+        "restore from a checkpoint vs replaying the whole log: {from_checkpoint:.1} ms vs {restore:.1} ms ({:.2}x)",
+        from_checkpoint / restore
+    );
     Ok(())
+}
+
+/// What a checkpoint of `room` costs: encoding it on the room's task, its size, and a
+/// restore from it (with no events after it). Returns the restore's median ms.
+pub fn time_checkpoint(what: &str, room: &Room, runs: usize) -> anyhow::Result<f64> {
+    let mut bytes = Vec::new();
+    let encode = median_ms(runs, || {
+        bytes = room.checkpoint().expect("a room encodes");
+    });
+    let restore = median_ms(runs, || {
+        let r = Room::restore_from_checkpoint(room.class_id(), &bytes, [], [], 0)
+            .expect("the checkpoint restores");
+        // Members connected at the checkpoint are disconnected by the restore: events after.
+        assert!(r.last_seq() >= room.last_seq());
+    });
+    println!(
+        "checkpoint of {what}: encode {encode:.1} ms, {:.2} MB, restore {restore:.1} ms",
+        bytes.len() as f64 / 1e6
+    );
+    Ok(restore)
 }

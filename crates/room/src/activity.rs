@@ -14,7 +14,7 @@ pub use aula_proto::DEFAULT_SESSION_GAP_MS;
 
 /// What a member had accrued when a session began, so a session's figures are the
 /// difference between its end and its start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
     pub present_ms: u64,
     pub hidden_ms: u64,
@@ -25,7 +25,7 @@ pub struct Totals {
 
 /// One class session: from the first connection into an empty class to the moment it
 /// was last empty for longer than the session gap.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub started_at_ms: u64,
     /// `None` while someone is connected (or the class was empty less than the gap ago
@@ -41,7 +41,7 @@ impl Session {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberActivity {
     pub name: String,
     pub role: Option<Role>,
@@ -55,7 +55,7 @@ pub struct MemberActivity {
     pub board_items: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Activity {
     members: BTreeMap<MemberId, MemberActivity>,
     /// Camera tracks and their owners, to follow camera time.

@@ -48,7 +48,7 @@ pub fn on_board(v: i32) -> bool {
 
 /// The box around an item's points, kept with the item so moves and the eraser can check
 /// it without decoding every point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 struct Extent {
     min: (i32, i32),
     max: (i32, i32),
@@ -107,7 +107,7 @@ impl Extent {
 }
 
 /// One undoable edit, as its author made it. Undo and redo move it between stacks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 enum Edit {
     Created(Vec<ItemId>),
     Erased(Vec<ItemId>),
@@ -124,7 +124,7 @@ impl Edit {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Board {
     pages: Vec<PageInfo>,
     items: BTreeMap<ItemId, BoardItem>,

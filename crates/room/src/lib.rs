@@ -7,6 +7,7 @@
 
 mod activity;
 mod board;
+mod checkpoint;
 pub mod dedup;
 pub mod engagement;
 pub mod geometry;
@@ -25,6 +26,7 @@ use aula_proto::{
 
 pub use activity::{Activity, Attendance, MOSTLY_HIDDEN, MemberActivity, Session, Totals};
 pub use board::*;
+pub use checkpoint::{CHECKPOINT_FORMAT, CheckpointError};
 pub use dedup::{CommandDedup, CommandKey, command_key};
 pub use log::{EventLog, ResumeError};
 pub use quiz::{MAX_OPTIONS, MAX_QUIZZES, Quiz, Quizzes};
@@ -130,7 +132,7 @@ const REACTION_RATE: (u32, u64) = (10, 250);
 /// reaches the whole class, so clients debounce speech before they report it.
 const PRESENCE_RATE: (u32, u64) = (10, 500);
 
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 struct Member {
     info: MemberInfo,
     disconnected_since: Option<u64>,
@@ -172,20 +174,84 @@ impl Room {
         now_ms: u64,
     ) -> Result<Self, ResumeError> {
         let mut room = Room::new(class_id);
-        for ev in stored {
-            room.log.push_existing(ev.clone())?;
-            room.apply_event(&ev);
+        room.replay(stored)?;
+        Ok(room.reopened(applied, now_ms))
+    }
+
+    /// As [`Room::restore`], from a [`Room::checkpoint`] and the stored events after it
+    /// (`tail` must start right after the checkpoint's seq). The room is the same one a
+    /// replay of the whole log builds.
+    pub fn restore_from_checkpoint(
+        class_id: impl Into<String>,
+        checkpoint: &[u8],
+        tail: impl IntoIterator<Item = SequencedEvent>,
+        applied: impl IntoIterator<Item = (MemberId, CommandKey)>,
+        now_ms: u64,
+    ) -> Result<Self, CheckpointError> {
+        let mut room = Room::new(class_id);
+        let state = checkpoint::decode(checkpoint, &room.class_id)?;
+        room.log = EventLog::starting_after(state.seq, DEFAULT_LOG_CAPACITY);
+        room.settings = state.settings;
+        room.members = state.members;
+        room.waiting = state.waiting;
+        room.removed = state.removed;
+        room.tracks = state.tracks;
+        room.board = state.board;
+        room.talk = state.talk;
+        room.quizzes = state.quizzes;
+        room.activity = state.activity;
+        room.replay(tail)?;
+        Ok(room.reopened(applied, now_ms))
+    }
+
+    /// The room's state as of its last event, encoded: with the events after it, enough
+    /// to rebuild the room ([`Room::restore_from_checkpoint`]).
+    pub fn checkpoint(&self) -> Result<Vec<u8>, CheckpointError> {
+        serde_json::to_vec(&checkpoint::StateRef {
+            format: CHECKPOINT_FORMAT,
+            class_id: &self.class_id,
+            seq: self.log.last_seq(),
+            settings: &self.settings,
+            members: &self.members,
+            waiting: &self.waiting,
+            removed: &self.removed,
+            tracks: &self.tracks,
+            board: &self.board,
+            talk: &self.talk,
+            quizzes: &self.quizzes,
+            activity: &self.activity,
+        })
+        .map_err(|e| CheckpointError::Decode(e.to_string()))
+    }
+
+    fn replay(
+        &mut self,
+        events: impl IntoIterator<Item = SequencedEvent>,
+    ) -> Result<(), ResumeError> {
+        for ev in events {
+            self.log.push_existing(ev.clone())?;
+            self.apply_event(&ev);
         }
+        Ok(())
+    }
+
+    /// A restored room as the server reopens it: retries of stored commands recognised,
+    /// and every member disconnected and every track gone until they come back.
+    fn reopened(
+        mut self,
+        applied: impl IntoIterator<Item = (MemberId, CommandKey)>,
+        now_ms: u64,
+    ) -> Self {
         for (member, key) in applied {
-            room.dedup.insert_key(member, key, Ok(()));
+            self.dedup.insert_key(member, key, Ok(()));
         }
         let mut follow = Vec::new();
-        for track in room.tracks.keys() {
+        for track in self.tracks.keys() {
             follow.push(RoomEvent::TrackUnpublished {
                 track: track.clone(),
             });
         }
-        for (id, m) in &room.members {
+        for (id, m) in &self.members {
             if m.info.connected {
                 follow.push(RoomEvent::PresenceChanged {
                     member: id.clone(),
@@ -193,8 +259,8 @@ impl Room {
                 });
             }
         }
-        room.emit_all(now_ms, follow);
-        Ok(room)
+        self.emit_all(now_ms, follow);
+        self
     }
 
     /// A replica of a room as a client sees it: built from the server's snapshot, then

@@ -17,7 +17,7 @@ pub const MAX_OPTION_CHARS: usize = 300;
 pub const MAX_SHORT_ANSWER_CHARS: usize = 500;
 pub const MAX_TIME_LIMIT_MS: u32 = 3_600_000;
 
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Quiz {
     pub info: QuizInfo,
     /// In arrival order. On the server every record names its member.
@@ -103,7 +103,7 @@ impl Quiz {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
 pub struct Quizzes {
     quizzes: BTreeMap<QuizId, Quiz>,
     order: Vec<QuizId>,

@@ -50,7 +50,7 @@ impl RateLimit {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
 pub struct Talk {
     chat: BTreeMap<Seq, ChatMessage>,
     hands: Vec<MemberId>,

@@ -156,6 +156,9 @@ pub struct Config {
     pub rate_burst: u32,
     pub disconnect_grace_secs: u64,
     pub room_idle_secs: u64,
+    /// A room's state is checkpointed after this many events (and when it unloads), so a
+    /// restart replays only the events after the newest checkpoint.
+    pub checkpoint_every_events: u64,
     /// Whether tab visibility counts in attendance and engagement.
     pub track_tab_visibility: bool,
     pub token_ttl_secs: u64,
@@ -194,6 +197,7 @@ impl Config {
             rate_burst: 60,
             disconnect_grace_secs: 120,
             room_idle_secs: 600,
+            checkpoint_every_events: 10_000,
             track_tab_visibility: true,
             token_ttl_secs: 12 * 3600,
             session_gap_secs: aula_proto::DEFAULT_SESSION_GAP_MS / 1000,
@@ -258,6 +262,7 @@ impl Config {
                 .room_idle_secs
                 .or(file.room_idle_secs)
                 .unwrap_or(d.room_idle_secs),
+            checkpoint_every_events: d.checkpoint_every_events,
             token_ttl_secs: cli
                 .token_ttl_secs
                 .or(file.token_ttl_secs)

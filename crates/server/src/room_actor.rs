@@ -98,38 +98,90 @@ pub struct RoomActor {
     idle_since: Option<u64>,
     /// The closed session (start, end) attendance alerts were last checked for.
     alerts_checked: Option<(u64, u64)>,
+    /// The seq of the room's newest stored checkpoint.
+    checkpointed: Seq,
+}
+
+/// A room read back from storage.
+struct Loaded {
+    room: Room,
+    /// The last stored event: what restoring added after it is not stored yet.
+    stored_last: Seq,
+    checkpointed: Seq,
+}
+
+/// Rebuilds a class's room from its newest checkpoint and the events after it, or from
+/// its whole log when there is no checkpoint or it cannot be read (another format).
+fn load_room(state: &AppState, class_id: &str) -> Loaded {
+    let storage_failed = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(class = %class_id, "{what}: {e}");
+        state.metrics.storage_errors.fetch_add(1, Relaxed);
+    };
+    let applied = state
+        .storage
+        .applied_commands(class_id, aula_room::dedup::PER_MEMBER)
+        .unwrap_or_else(|e| {
+            storage_failed(
+                "cannot read applied commands; retries after this restart may apply twice",
+                &e,
+            );
+            Vec::new()
+        });
+    let checkpoint = state.storage.checkpoint(class_id).unwrap_or_else(|e| {
+        storage_failed(
+            "cannot read the room's checkpoint, replaying its whole log",
+            &e,
+        );
+        None
+    });
+    if let Some((at, body)) = checkpoint {
+        let restored = state
+            .storage
+            .events_after(class_id, at, usize::MAX)
+            .map_err(|e| e.to_string())
+            .and_then(|tail| {
+                let stored_last = tail.last().map_or(at, |e| e.seq);
+                Room::restore_from_checkpoint(class_id, &body, tail, applied.clone(), now_ms())
+                    .map(|room| (room, stored_last))
+                    .map_err(|e| e.to_string())
+            });
+        match restored {
+            Ok((room, stored_last)) => {
+                return Loaded {
+                    room,
+                    stored_last,
+                    checkpointed: at,
+                };
+            }
+            Err(e) => tracing::warn!(
+                class = %class_id,
+                "checkpoint not used, replaying the whole log: {e}"
+            ),
+        }
+    }
+    let stored = state.storage.events(class_id).unwrap_or_else(|e| {
+        storage_failed("cannot read the stored event log, starting empty", &e);
+        Vec::new()
+    });
+    let stored_last = stored.last().map_or(Seq(0), |e| e.seq);
+    let room = Room::restore(class_id, stored, applied, now_ms()).unwrap_or_else(|e| {
+        tracing::error!(class = %class_id, "stored event log is broken, starting a fresh log: {e}");
+        Room::new(class_id)
+    });
+    // A fresh log after a broken one starts again at 1.
+    let stored_last = stored_last.min(room.last_seq());
+    Loaded {
+        room,
+        stored_last,
+        checkpointed: Seq(0),
+    }
 }
 
 pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sender<RoomMsg> {
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(async move {
-        let stored = match state.storage.events(&class_id) {
-            Ok(evs) => evs,
-            Err(e) => {
-                tracing::error!(class = %class_id, "cannot read the stored event log, starting empty: {e}");
-                state.metrics.storage_errors.fetch_add(1, Relaxed);
-                Vec::new()
-            }
-        };
-        let restored_from = stored.len();
-        let applied = match state
-            .storage
-            .applied_commands(&class_id, aula_room::dedup::PER_MEMBER)
-        {
-            Ok(applied) => applied,
-            Err(e) => {
-                tracing::error!(class = %class_id, "cannot read applied commands; retries after this restart may apply twice: {e}");
-                state.metrics.storage_errors.fetch_add(1, Relaxed);
-                Vec::new()
-            }
-        };
-        let room = match Room::restore(class_id.clone(), stored, applied, now_ms()) {
-            Ok(room) => room,
-            Err(e) => {
-                tracing::error!(class = %class_id, "stored event log is broken, starting a fresh log: {e}");
-                Room::new(class_id.clone())
-            }
-        };
+        let loaded = load_room(&state, &class_id);
+        let room = loaded.room;
         let mut actor = RoomActor {
             state,
             room,
@@ -140,6 +192,7 @@ pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sen
             actor_id,
             idle_since: Some(now_ms()),
             alerts_checked: None,
+            checkpointed: loaded.checkpointed,
         };
         // The operator's choice about tab visibility, for new and restored rooms alike.
         let tracking = actor.state.cfg.track_tab_visibility;
@@ -148,9 +201,10 @@ pub fn spawn(state: Arc<AppState>, class_id: String, actor_id: u64) -> mpsc::Sen
         actor.room.set_session_gap(now_ms(), gap_ms);
         // Events that restoring (or the operator's settings) added go to storage too, so
         // the log stays whole.
-        if let Ok(added) = actor.room.events_since(Seq(restored_from as u64)) {
+        if let Ok(added) = actor.room.events_since(loaded.stored_last) {
             actor.persist(&added);
         }
+        actor.checkpoint_if_due();
         // Restoring closes a session the server stopped in the middle of.
         actor.check_attendance();
         actor.run(rx).await;
@@ -199,7 +253,12 @@ impl RoomActor {
                     events.extend(self.room.expire_quizzes(now));
                     self.commit(events, None).await;
                     let idle_for = self.idle_since.map(|t| now.saturating_sub(t));
-                    if idle_for.is_some_and(|d| d >= self.state.cfg.room_idle_secs * 1000)
+                    let idle = idle_for.is_some_and(|d| d >= self.state.cfg.room_idle_secs * 1000);
+                    if idle {
+                        // The next load reads this instead of replaying the log.
+                        self.checkpoint();
+                    }
+                    if idle
                         && self.state.hub.retire(
                             &self.state,
                             self.room.class_id(),
@@ -654,6 +713,52 @@ impl RoomActor {
         self.fan_out(&events, except);
         self.effects(&events).await;
         self.check_attendance();
+        self.checkpoint_if_due();
+    }
+
+    fn checkpoint_if_due(&mut self) {
+        let every = self.state.cfg.checkpoint_every_events.max(1);
+        if self.room.last_seq().0.saturating_sub(self.checkpointed.0) >= every {
+            self.checkpoint();
+        }
+    }
+
+    /// Stores the room's state as of its last event. It runs on the room's task, between
+    /// commands, so the state and its seq agree; its cost is in BENCHMARKS.md.
+    fn checkpoint(&mut self) {
+        let seq = self.room.last_seq();
+        if seq <= self.checkpointed {
+            return;
+        }
+        let stored = self
+            .room
+            .checkpoint()
+            .map_err(|e| e.to_string())
+            .and_then(|body| {
+                self.state
+                    .storage
+                    .put_checkpoint(
+                        self.room.class_id(),
+                        seq,
+                        now_ms(),
+                        &body,
+                        aula_room::dedup::PER_MEMBER,
+                    )
+                    .map_err(|e| e.to_string())
+            });
+        match stored {
+            Ok(()) => self.checkpointed = seq,
+            Err(e) => {
+                // The log is still whole; the next load replays more of it.
+                self.state.metrics.storage_errors.fetch_add(1, Relaxed);
+                tracing::error!(
+                    class = self.room.class_id(),
+                    "storing a checkpoint failed: {e}"
+                );
+                // Not again for another round of events.
+                self.checkpointed = seq;
+            }
+        }
     }
 
     /// When a session has just closed, measures each roster student's attendance across

@@ -131,6 +131,18 @@ pub trait Storage: Send + Sync + 'static {
         per_member: usize,
     ) -> Result<Vec<(MemberId, CommandKey)>, StorageError>;
     fn events(&self, class_id: &str) -> Result<Vec<SequencedEvent>, StorageError>;
+    /// The class's newest checkpoint: the seq it was taken at, and its bytes.
+    fn checkpoint(&self, class_id: &str) -> Result<Option<(Seq, Vec<u8>)>, StorageError>;
+    /// Replaces the class's checkpoint, and forgets applied commands older than each
+    /// member's newest `keep_per_member` (the only ones a restore reads back).
+    fn put_checkpoint(
+        &self,
+        class_id: &str,
+        seq: Seq,
+        at_ms: u64,
+        body: &[u8],
+        keep_per_member: usize,
+    ) -> Result<(), StorageError>;
     /// At most `limit` events after `after`, in order: a page of a long resume.
     fn events_after(
         &self,
@@ -352,6 +364,16 @@ CREATE TABLE bans (
 CREATE INDEX bans_device ON bans (class_id, device);
 CREATE INDEX bans_addr ON bans (class_id, addr);
 "#,
+    // The newest checkpoint of each class's room state: a restart reads it and the
+    // events after it, not the whole log.
+    r#"
+CREATE TABLE checkpoints (
+    class_id TEXT PRIMARY KEY REFERENCES classes(id),
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+"#,
 ];
 
 pub struct SqliteStorage {
@@ -559,9 +581,10 @@ impl Storage for SqliteStorage {
                    FROM applied_commands WHERE class_id = ?1)
                  WHERE newest <= ?2 ORDER BY id",
             )?;
-            let rows = stmt.query_map(params![class_id, per_member as i64], |r| {
-                Ok((MemberId(r.get(0)?), r.get::<_, i64>(1)? as u64))
-            })?;
+            let rows = stmt.query_map(
+                params![class_id, per_member.min(i64::MAX as usize) as i64],
+                |r| Ok((MemberId(r.get(0)?), r.get::<_, i64>(1)? as u64)),
+            )?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -577,10 +600,50 @@ impl Storage for SqliteStorage {
                 "SELECT seq, at_ms, body FROM events WHERE class_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?;
             let rows = stmt.query_map(
-                params![class_id, after.0 as i64, limit as i64],
+                // SQLite reads a negative limit as none; `usize::MAX` means all.
+                params![class_id, after.0 as i64, limit.min(i64::MAX as usize) as i64],
                 event_row,
             )?;
             decode_events(class_id, rows)
+        })
+    }
+
+    fn checkpoint(&self, class_id: &str) -> Result<Option<(Seq, Vec<u8>)>, StorageError> {
+        self.with(|db| {
+            Ok(db
+                .prepare_cached("SELECT seq, body FROM checkpoints WHERE class_id = ?1")?
+                .query_row([class_id], |r| {
+                    Ok((Seq(r.get::<_, i64>(0)? as u64), r.get(1)?))
+                })
+                .optional()?)
+        })
+    }
+
+    fn put_checkpoint(
+        &self,
+        class_id: &str,
+        seq: Seq,
+        at_ms: u64,
+        body: &[u8],
+        keep_per_member: usize,
+    ) -> Result<(), StorageError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO checkpoints (class_id, seq, at_ms, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (class_id) DO UPDATE SET seq = ?2, at_ms = ?3, body = ?4",
+            )?
+            .execute(params![class_id, seq.0 as i64, at_ms as i64, body])?;
+            tx.prepare_cached(
+                "DELETE FROM applied_commands WHERE id IN (
+                   SELECT id FROM (
+                     SELECT id, ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY id DESC) AS newest
+                     FROM applied_commands WHERE class_id = ?1)
+                   WHERE newest > ?2)",
+            )?
+            .execute(params![class_id, keep_per_member.min(i64::MAX as usize) as i64])?;
+            tx.commit()?;
+            Ok(())
         })
     }
 
@@ -1052,5 +1115,30 @@ mod tests {
             },
         };
         assert!(s.append_events("ghost", &[ev]).is_err());
+    }
+
+    #[test]
+    fn a_checkpoint_replaces_the_last_and_trims_applied_commands() {
+        let s = SqliteStorage::in_memory().unwrap();
+        s.create_class(&ClassRecord {
+            id: "c".into(),
+            title: "T".into(),
+            created_at_ms: 1,
+            owner_id: None,
+        })
+        .unwrap();
+        assert_eq!(s.checkpoint("c").unwrap(), None);
+        let (a, b) = (MemberId("a".into()), MemberId("b".into()));
+        for k in 0..10u64 {
+            s.append_command("c", &[], &a, k).unwrap();
+        }
+        s.append_command("c", &[], &b, 99).unwrap();
+        s.put_checkpoint("c", Seq(5), 1, b"one", 3).unwrap();
+        s.put_checkpoint("c", Seq(9), 2, b"two", 3).unwrap();
+        assert_eq!(s.checkpoint("c").unwrap(), Some((Seq(9), b"two".to_vec())));
+        assert_eq!(
+            s.applied_commands("c", usize::MAX).unwrap(),
+            vec![(a.clone(), 7), (a.clone(), 8), (a, 9), (b, 99)]
+        );
     }
 }

@@ -277,3 +277,77 @@ async fn a_flood_by_others_does_not_make_a_retry_apply_twice() {
     assert_eq!(count, 1);
     let _ = fresh.next().await;
 }
+
+/// A restart reads the newest checkpoint and only the events after it. The events the
+/// checkpoint covers are deleted from storage before the restart: a server that still
+/// replayed the whole log would find the hole and start the class empty.
+#[tokio::test]
+async fn a_restart_reads_the_checkpoint_and_only_the_events_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |p: std::path::PathBuf| {
+        let mut c = aula_server::Config::defaults();
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        c.media_listen = "127.0.0.1:0".parse().unwrap();
+        c.data_dir = p;
+        c.checkpoint_every_events = 100;
+        fast(&mut c);
+        c
+    };
+    let first = aula_server::start(cfg(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let token = first.ready.teacher_token.clone();
+    let url = format!("ws://{}/ws", first.ready.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut ws, json!({"type": "hello", "v": 1, "token": token})).await;
+    let (w, _) = until(&mut ws, "welcome").await;
+    let me = w["you"]["id"].as_str().unwrap().to_owned();
+    let cmds = (0..250)
+        .map(|n| (format!("c{n}"), text_item(&me, n)))
+        .collect::<Vec<_>>();
+    let answers = pipeline(&mut ws, cmds).await;
+    assert!(answers.values().all(|a| a["type"] == "ack"));
+    drop(ws);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut ws, json!({"type": "hello", "v": 1, "token": token})).await;
+    let (before, _) = until(&mut ws, "welcome").await;
+    drop(ws);
+    first.stop().await;
+
+    let db = rusqlite::Connection::open(dir.path().join("aula.db")).unwrap();
+    let (at, bytes): (i64, i64) = db
+        .query_row("SELECT seq, length(body) FROM checkpoints", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let last: i64 = db
+        .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
+        .unwrap();
+    println!("checkpoint at seq {at} of {last} ({bytes} bytes)");
+    assert!(at >= 200, "checkpointed every 100 events: {at}");
+    assert!(at < last, "events after the checkpoint are replayed too");
+    let gone = db
+        .execute("DELETE FROM events WHERE seq <= ?1", [at])
+        .unwrap();
+    assert!(gone >= 200);
+    drop(db);
+
+    let second = aula_server::start(cfg(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", second.ready.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    send(&mut ws, json!({"type": "hello", "v": 1, "token": token})).await;
+    let (after, _) = until(&mut ws, "welcome").await;
+    assert_eq!(after["snapshot"]["board"], before["snapshot"]["board"]);
+    let items = after["snapshot"]["board"]["pages"][0]["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(items, 250);
+    // A retry of the first command, long before the checkpoint, is still recognised.
+    let again = command(&mut ws, "c0", text_item(&me, 0)).await;
+    assert_eq!(again["type"], "ack");
+    assert_eq!(again["duplicate"], true);
+    second.stop().await;
+}
