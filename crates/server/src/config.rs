@@ -110,12 +110,30 @@ pub struct Cli {
     /// working; the new links are printed.
     #[arg(long)]
     pub rotate_secret: bool,
+    /// HTTPS with this certificate chain (PEM); needs `tls_key`.
+    #[arg(long, env = "AULA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "AULA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTPS with a certificate made here and kept in the data directory (a class on a
+    /// LAN). Browsers warn once; the start-up output shows the fingerprint to compare.
+    #[arg(long, env = "AULA_TLS_SELF_SIGNED")]
+    pub tls_self_signed: Option<bool>,
+    /// More host names or addresses the self-signed certificate names, comma separated
+    /// (the listen and advertised addresses and the public URL's host are always in).
+    #[arg(long, env = "AULA_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
+    tls_names: Option<Vec<String>>,
     media_listen: Option<SocketAddr>,
     media_advertise_ip: Option<IpAddr>,
     media_allow: Option<Vec<String>>,
@@ -180,6 +198,8 @@ pub struct Config {
     pub max_class_members: usize,
     /// Replace the signing secret at start.
     pub rotate_secret: bool,
+    /// HTTPS on the listen port (plain HTTP stays for loopback); `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsSource>,
 }
 
 impl Config {
@@ -214,6 +234,7 @@ impl Config {
             join_burst_addr: 20,
             max_class_members: 300,
             rotate_secret: false,
+            tls: None,
         }
     }
 
@@ -238,17 +259,45 @@ impl Config {
             ),
             None => d.media_allow,
         };
+        let listen = cli.listen.or(file.listen).unwrap_or(d.listen);
+        let media_advertise_ip = cli.media_advertise_ip.or(file.media_advertise_ip);
+        let public_url = cli.public_url.or(file.public_url);
+        let tls = match (
+            cli.tls_cert.or(file.tls_cert),
+            cli.tls_key.or(file.tls_key),
+            cli.tls_self_signed
+                .or(file.tls_self_signed)
+                .unwrap_or(false),
+        ) {
+            (Some(cert), Some(key), _) => Some(crate::tls::TlsSource::Files { cert, key }),
+            (Some(_), None, _) | (None, Some(_), _) => {
+                anyhow::bail!("tls_cert and tls_key go together: give both, or neither")
+            }
+            (None, None, true) => {
+                let host = public_url.as_deref().and_then(url_host).map(str::to_owned);
+                let names = [listen.ip().to_string()]
+                    .into_iter()
+                    .chain(media_advertise_ip.map(|ip| ip.to_string()))
+                    .chain(host)
+                    .chain(cli.tls_names.or(file.tls_names).unwrap_or_default());
+                Some(crate::tls::TlsSource::SelfSigned {
+                    names: crate::tls::self_signed_names(names),
+                })
+            }
+            (None, None, false) => None,
+        };
         let cfg = Config {
-            listen: cli.listen.or(file.listen).unwrap_or(d.listen),
+            tls,
+            listen,
             media_listen: cli
                 .media_listen
                 .or(file.media_listen)
                 .unwrap_or(d.media_listen),
-            media_advertise_ip: cli.media_advertise_ip.or(file.media_advertise_ip),
+            media_advertise_ip,
             media_allow,
             data_dir: cli.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             ui_dir: cli.ui_dir.or(file.ui_dir).unwrap_or(d.ui_dir),
-            public_url: cli.public_url.or(file.public_url),
+            public_url,
             rate_per_sec: cli
                 .rate_per_sec
                 .or(file.rate_per_sec)
@@ -366,9 +415,33 @@ fn default_ui_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/dist")
 }
 
+/// The host of a URL such as `https://class.school.example:8443/`: what a certificate
+/// must name.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_hosts_for_the_certificate() {
+        assert_eq!(
+            url_host("https://class.school.example:8443/x"),
+            Some("class.school.example")
+        );
+        assert_eq!(url_host("http://192.168.1.20:7700"), Some("192.168.1.20"));
+        assert_eq!(url_host("https://[fd00::1]:7700/"), Some("fd00::1"));
+        assert_eq!(url_host("class.example"), None);
+        assert_eq!(url_host("https:///x"), None);
+    }
 
     #[test]
     fn flags_override_file_and_file_overrides_defaults() {

@@ -19,6 +19,7 @@ mod report;
 mod room_actor;
 mod roster;
 pub mod storage;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,8 @@ pub struct AppState {
     mail_wake: tokio::sync::Notify,
     /// A Unicode font for PDF reports; without one they are Latin-1 only.
     report_fonts: Option<aula_report::ReportFonts>,
+    /// HTTPS on the listen port, when configured.
+    tls: Option<tls::Tls>,
 }
 
 /// What a started server tells its caller.
@@ -74,15 +77,31 @@ pub struct Ready {
     pub teacher_token: String,
     pub operator_key: String,
     pub data_dir: String,
+    /// `https` when TLS is on (plain HTTP then serves loopback only), else `http`.
+    pub scheme: &'static str,
+    /// SHA-256 of the server's certificate, when TLS is on.
+    pub tls_fingerprint: Option<String>,
+    /// Whether that certificate was made here (browsers warn about it once).
+    pub tls_self_signed: bool,
 }
 
 impl Ready {
     /// The links for a person, then one machine-readable line for scripts and tests.
     pub fn announce(&self) {
         println!(
-            "Aula is running at http://{}  (media on udp {})",
-            self.http, self.media
+            "Aula is running at {}://{}  (media on udp {})",
+            self.scheme, self.http, self.media
         );
+        if let Some(fp) = &self.tls_fingerprint {
+            if self.tls_self_signed {
+                println!("  HTTPS with a self-signed certificate made for this server.");
+                println!("  A student's browser will say the connection is not private; they");
+                println!("  may go on after checking that the certificate's SHA-256 is:");
+            } else {
+                println!("  HTTPS certificate SHA-256:");
+            }
+            println!("    {fp}");
+        }
         println!("  teacher link: {}", self.teacher_link);
         println!("  student link: {}", self.student_link);
         println!("  operator key: {}  (POST /api/classes)", self.operator_key);
@@ -149,14 +168,25 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     })
     .context("starting the media server")?;
 
+    let tls = cfg
+        .tls
+        .as_ref()
+        .map(|source| tls::load(source, &cfg.data_dir))
+        .transpose()
+        .context("setting up HTTPS")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding HTTP on {}", cfg.listen))?;
     let http_addr = listener.local_addr()?;
-    let public_url = cfg
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let public_url = cfg.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{http_addr}")
+    });
+    let tls_ready = (
+        if tls.is_some() { "https" } else { "http" },
+        tls.as_ref().map(|t| t.fingerprint.clone()),
+        tls.as_ref().is_some_and(|t| t.self_signed),
+    );
     let data_dir = cfg.data_dir.display().to_string();
     if !cfg.ui_dir.join("index.html").is_file() {
         tracing::warn!(
@@ -189,6 +219,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         shutdown,
         mail_wake: tokio::sync::Notify::new(),
         report_fonts: report_fonts(),
+        tls,
     });
     mail::spawn(state.clone()).context("starting the alert mailer")?;
 
@@ -247,6 +278,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             teacher_token: class.teacher_token,
             operator_key,
             data_dir,
+            scheme: tls_ready.0,
+            tls_fingerprint: tls_ready.1,
+            tls_self_signed: tls_ready.2,
         },
         shutdown: Some(tx),
         task,

@@ -225,6 +225,8 @@ pub struct ConnLimits {
     pub accept_errors_total: AtomicU64,
     /// Connections closed for a missing request head, silence or a late body.
     pub timeouts_total: AtomicU64,
+    /// TLS handshakes that failed (a browser refusing the certificate, a scanner).
+    pub tls_failures_total: AtomicU64,
 }
 
 pub enum Admission {
@@ -271,6 +273,7 @@ impl ConnLimits {
             dropped_total: AtomicU64::new(0),
             accept_errors_total: AtomicU64::new(0),
             timeouts_total: AtomicU64::new(0),
+            tls_failures_total: AtomicU64::new(0),
         })
     }
 
@@ -344,6 +347,12 @@ impl ConnLimits {
                 "counter",
                 "HTTP connections closed for slow headers or silence",
                 self.timeouts_total.load(Relaxed),
+            ),
+            (
+                "aula_tls_handshake_failures_total",
+                "counter",
+                "TLS handshakes that failed (certificate refused, not TLS, scanners)",
+                self.tls_failures_total.load(Relaxed),
             ),
         ];
         for (name, kind, help, v) in rows {
@@ -505,10 +514,20 @@ pub async fn serve(
         let app = app.clone();
         let done = done_rx.clone();
         tokio::spawn(async move {
-            if busy {
-                serve_busy(tcp, slot, state).await;
+            let last_ms = Arc::new(AtomicU64::new(clock_ms()));
+            if state.tls.is_some() {
+                serve_tls_port(tcp, peer, slot, busy, state, app).await;
             } else {
-                serve_connection(tcp, peer, slot, state, app).await;
+                let io = Tracked {
+                    io: tcp,
+                    last_ms: last_ms.clone(),
+                    _slot: slot,
+                };
+                if busy {
+                    serve_busy(io, state).await;
+                } else {
+                    serve_connection(io, last_ms, peer, state, app).await;
+                }
             }
             drop(done);
         });
@@ -528,12 +547,122 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-async fn serve_busy(tcp: TcpStream, slot: Slot, state: Arc<AppState>) {
+/// A connection to the port when TLS is on: a TLS handshake gets HTTPS; plain HTTP from
+/// loopback is served as it is without TLS; plain HTTP from elsewhere is redirected to
+/// `https://` on the same port. The first byte tells which, and must arrive within the
+/// header deadline, as must the handshake.
+async fn serve_tls_port(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+    busy: bool,
+    state: Arc<AppState>,
+    app: Router,
+) {
+    let Some(tls) = state.tls.as_ref() else {
+        return;
+    };
+    let deadline = if busy {
+        BUSY_HEADER_TIMEOUT
+    } else {
+        Duration::from_secs(state.cfg.http_header_timeout_secs)
+    };
+    let mut first = [0u8; 1];
+    let handshake = match tokio::time::timeout(deadline, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) => first[0] == crate::tls::HANDSHAKE,
+        Ok(_) => return,
+        Err(_) => {
+            state.conns.timeouts_total.fetch_add(1, Relaxed);
+            return;
+        }
+    };
+    let last_ms = Arc::new(AtomicU64::new(clock_ms()));
     let io = Tracked {
         io: tcp,
-        last_ms: Arc::new(AtomicU64::new(clock_ms())),
+        last_ms: last_ms.clone(),
         _slot: slot,
     };
+    if !handshake {
+        if busy {
+            serve_busy(io, state).await;
+        } else if crate::tls::plain_http_allowed(peer.ip()) {
+            serve_connection(io, last_ms, peer, state, app).await;
+        } else {
+            serve_redirect(io, state).await;
+        }
+        return;
+    }
+    let stream = match tokio::time::timeout(deadline, tls.acceptor.accept(io)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            state.conns.tls_failures_total.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "TLS handshake: {e}");
+            return;
+        }
+        Err(_) => {
+            state.conns.timeouts_total.fetch_add(1, Relaxed);
+            return;
+        }
+    };
+    if busy {
+        serve_busy(stream, state).await;
+    } else {
+        serve_connection(stream, last_ms, peer, state, app).await;
+    }
+}
+
+/// Plain HTTP from another machine while TLS is on: `308` to the same address over
+/// HTTPS (a browser follows it with the same method and body), and the connection closes.
+async fn serve_redirect(io: Tracked, state: Arc<AppState>) {
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/".to_owned(), |p| p.as_str().to_owned());
+        let mut res = match crate::tls::redirect_target(host.as_deref(), &path)
+            .and_then(|to| HeaderValue::from_str(&to).ok())
+        {
+            Some(to) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, to)]).into_response(),
+            None => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(ApiError {
+                    code: ErrorCode::InvalidRequest,
+                    message: "this server speaks HTTPS; use an https:// address".into(),
+                }),
+            )
+                .into_response(),
+        };
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        security_headers(res.headers_mut());
+        async move { Ok::<_, Infallible>(res) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(state.cfg.http_header_timeout_secs))
+        .keep_alive(false);
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    if tokio::time::timeout(
+        Duration::from_secs(state.cfg.http_header_timeout_secs) * 2,
+        conn,
+    )
+    .await
+    .is_err()
+    {
+        state.conns.timeouts_total.fetch_add(1, Relaxed);
+    }
+}
+
+async fn serve_busy<I>(io: I, state: Arc<AppState>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let st = state.clone();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let res = busy_answer(&st, &req);
@@ -555,19 +684,17 @@ async fn serve_busy(tcp: TcpStream, slot: Slot, state: Arc<AppState>) {
     }
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
+/// `io` is the connection (plain, or TLS over it); `last_ms` is its [`Tracked`] clock,
+/// which also sees TLS records, so the idle deadline holds under TLS too.
+async fn serve_connection<I>(
+    io: I,
+    last_ms: Arc<AtomicU64>,
     peer: SocketAddr,
-    slot: Slot,
     state: Arc<AppState>,
     app: Router,
-) {
-    let last_ms = Arc::new(AtomicU64::new(clock_ms()));
-    let io = Tracked {
-        io: tcp,
-        last_ms: last_ms.clone(),
-        _slot: slot,
-    };
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let idle = Duration::from_secs(state.cfg.http_idle_timeout_secs);
     let mut builder = http1::Builder::new();
     builder
