@@ -21,7 +21,9 @@ packages=(build-essential pkg-config cmake nasm clang libclang-dev nodejs npm
 # Tests drive Chromium, run the teacher window under Xvfb through WebKitWebDriver, and
 # screenshot it; ffmpeg makes the benchmark's test stream; poppler reads exported PDFs back.
 [ $want_test = 1 ] && packages+=(chromium xvfb xauth imagemagick x11-utils xdotool dbus-x11 at-spi2-core
-  webkit2gtk-driver ffmpeg poppler-utils)
+  webkit2gtk-driver ffmpeg poppler-utils
+  # TURN: the tests relay students' media through a real coturn on loopback.
+  coturn)
 
 missing=()
 for p in "${packages[@]}"; do

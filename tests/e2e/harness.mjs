@@ -2,6 +2,7 @@
 // Chromium under playwright-core, and a TCP proxy that can cut a page's link.
 
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -50,16 +51,20 @@ export async function startServer(extraEnv = {}) {
     logs,
     base: `http://${ready.http}`,
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGINT');
-        await new Promise((r) => {
-          const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000);
-          child.on('exit', () => { clearTimeout(t); r(); });
-        });
-      }
+      await stopChild(child, 'SIGINT');
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Ends a process this suite started (by its handle), with SIGKILL after 5 s. */
+async function stopChild(child, signal) {
+  if (child.exitCode !== null) return;
+  child.kill(signal);
+  await new Promise((r) => {
+    const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000);
+    child.on('exit', () => { clearTimeout(t); r(); });
+  });
 }
 
 export async function launchChromium() {
@@ -83,8 +88,10 @@ export async function launchChromium() {
 }
 
 /** Opens a page (own context, so own storage) and waits for `window.aula` to be joined. */
-export async function openClassPage(browser, url, { expectPhase = 'joined' } = {}) {
+export async function openClassPage(browser, url, { expectPhase = 'joined', initScript = null } = {}) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  // Runs before the page's own scripts (for example to constrain its RTCPeerConnection).
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
@@ -209,5 +216,58 @@ export async function startStallProxy(target) {
       for (const c of waiting) c.destroy();
       server.close();
     },
+  };
+}
+
+/** A free port on 127.0.0.1 for both TCP and UDP (coturn listens on both). */
+export async function freePort() {
+  for (let i = 0; i < 20; i++) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
+    });
+    const udpFree = await new Promise((resolve) => {
+      const sock = dgram.createSocket('udp4');
+      sock.once('error', () => resolve(false));
+      sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no free port for both TCP and UDP');
+}
+
+/**
+ * Debian's coturn on loopback in `use-auth-secret` mode (the scheme aula-server mints
+ * credentials for), relaying between loopback addresses only. Resolves once it listens.
+ */
+export async function startCoturn(secret) {
+  const port = await freePort();
+  const relayFrom = 40000 + Math.floor(Math.random() * 20000);
+  const child = spawn('turnserver', [
+    '-n', '--no-cli', '--no-tls', '--no-dtls', '--simple-log', '--log-file=stdout',
+    '--listening-ip=127.0.0.1', `--listening-port=${port}`,
+    '--relay-ip=127.0.0.1', `--min-port=${relayFrom}`, `--max-port=${relayFrom + 200}`,
+    '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=aula.test',
+    '--allow-loopback-peers', '--no-multicast-peers', '--fingerprint',
+    `--pidfile=${path.join(os.tmpdir(), `aula-turn-${port}.pid`)}`,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs = [];
+  child.stdout.on('data', (d) => logs.push(d.toString()));
+  child.stderr.on('data', (d) => logs.push(d.toString()));
+  await eventually(async () => {
+    if (child.exitCode !== null) throw new Error(`turnserver exited with ${child.exitCode}:\n${logs.join('')}`);
+    return await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+  }, { what: 'coturn to listen', timeout: 15_000 });
+  return {
+    port,
+    logs,
+    stop: () => stopChild(child, 'SIGTERM'),
   };
 }

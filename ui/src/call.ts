@@ -278,7 +278,7 @@ export class Call {
     this.mediaRetryTimer = null;
     this.link?.close();
     const me = this.session.self;
-    const link = new PeerLink(this.local, (m) => this.session.send(m), me?.role !== "observer");
+    const link = new PeerLink(this.local, (m) => this.session.send(m), me?.role !== "observer", this.session.iceServers);
     this.link = link;
     link.on("remote", () => this.scheduleRender());
     link.on("failed", () => {

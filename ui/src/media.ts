@@ -6,7 +6,7 @@
 // client never renegotiates; a new peer connection (after a reconnect) offers afresh.
 
 import { Emitter } from "./emitter";
-import type { ClientMsg, MemberId, PublishedTrack, TrackId } from "./generated/protocol";
+import type { ClientMsg, IceServer, MemberId, PublishedTrack, TrackId } from "./generated/protocol";
 
 export type MediaKind = "audio" | "video";
 
@@ -241,10 +241,20 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     private readonly local: LocalMedia,
     private readonly send: (msg: ClientMsg) => boolean,
     private readonly canPublish: boolean,
+    iceServers: readonly IceServer[] = [],
   ) {
     super();
-    // Loopback/LAN only for now: the SFU is reached on a host candidate, no STUN/TURN.
-    this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    // The SFU's host candidate first; the server's TURN servers (coturn) for networks
+    // that block UDP or sit behind a symmetric NAT.
+    this.pc = new RTCPeerConnection({
+      iceServers: iceServers.map((s) => ({
+        urls: [...s.urls],
+        ...(s.username != null ? { username: s.username } : {}),
+        ...(s.credential != null ? { credential: s.credential } : {}),
+      })),
+      bundlePolicy: "max-bundle",
+      rtcpMuxPolicy: "require",
+    });
     this.pc.ontrack = (ev) => this.onTrack(ev);
     this.pc.onconnectionstatechange = () => {
       const s = this.pc.connectionState;
@@ -437,6 +447,8 @@ export interface CandidateInfo {
   port: number | null;
   protocol: string | null;
   candidateType: string | null;
+  /** For a relay candidate: how this client reaches the TURN server (udp, tcp, tls). */
+  relayProtocol: string | null;
 }
 
 export interface CandidatePairInfo {
@@ -561,6 +573,7 @@ export async function selectedCandidatePairs(link: PeerLink | null): Promise<Can
       port: typeof c?.port === "number" ? c.port : null,
       protocol: typeof c?.protocol === "string" ? c.protocol : null,
       candidateType: typeof c?.candidateType === "string" ? c.candidateType : null,
+      relayProtocol: typeof c?.relayProtocol === "string" ? c.relayProtocol : null,
     };
   };
   return all

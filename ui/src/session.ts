@@ -8,6 +8,7 @@ import type {
   ClientMsg,
   CommandId,
   ErrorCode,
+  IceServer,
   MemberInfo,
   RoomCommand,
   RoomSnapshot,
@@ -73,6 +74,7 @@ export class Session extends Emitter<SessionEvents> {
   private replica: RoomSnapshot | null = null;
   private boardReplica: BoardReplica | null = null;
   private me: MemberInfo | null = null;
+  private ice: IceServer[] = [];
   /** Consecutive connections that failed before a welcome; drives the backoff. */
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -125,6 +127,10 @@ export class Session extends Emitter<SessionEvents> {
   }
   get self(): MemberInfo | null {
     return this.me;
+  }
+  /** STUN/TURN servers from the last welcome (TURN credentials are minted per welcome). */
+  get iceServers(): readonly IceServer[] {
+    return this.ice;
   }
   /** The last sequence number applied to the replica; 0 before any snapshot. */
   get lastSeq(): number {
@@ -350,6 +356,7 @@ export class Session extends Emitter<SessionEvents> {
     this.welcomedOnSocket = true;
     this.failures = 0;
     this.me = msg.you;
+    this.ice = msg.ice_servers ?? [];
     this.setPhase({ phase: "joined" });
     this.emit("welcome", { you: msg.you, resumed: !msg.snapshot });
     this.emit("room", { state: this.replica, event: null });

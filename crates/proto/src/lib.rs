@@ -77,6 +77,7 @@ pub fn typescript_bindings() -> String {
         PublishedTrack::decl(&cfg),
         ClientMsg::decl(&cfg),
         ErrorCode::decl(&cfg),
+        IceServer::decl(&cfg),
         ServerMsg::decl(&cfg),
         ClassCreated::decl(&cfg),
         CreateClass::decl(&cfg),

@@ -655,6 +655,15 @@ pub enum ClientMsg {
     Leave,
 }
 
+/// A STUN or TURN server, in the shape of WebRTC's `RTCIceServer`.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct IceServer {
+    /// `turn:host:3478?transport=udp`, `turn:host:3478?transport=tcp`, `turns:host:443?transport=tcp`, `stun:…`.
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    pub credential: Option<String>,
+}
+
 /// Messages from the server to a client.
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -666,6 +675,10 @@ pub enum ServerMsg {
         you: MemberInfo,
         snapshot: Option<Box<RoomSnapshot>>,
         resumed_from: Option<Seq>,
+        /// STUN/TURN servers for this member's peer connection, with short-lived TURN
+        /// credentials minted for it (fresh on every welcome). Empty: host candidates only.
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
     },
     /// The member is in the waiting room; `welcome` follows if a teacher admits it.
     Waiting,

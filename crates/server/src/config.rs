@@ -124,6 +124,16 @@ pub struct Cli {
     /// (the listen and advertised addresses and the public URL's host are always in).
     #[arg(long, env = "AULA_TLS_NAMES", value_delimiter = ',')]
     pub tls_names: Option<Vec<String>>,
+    /// TURN/STUN URLs handed to every client, comma separated, e.g.
+    /// `turn:turn.school.example:3478?transport=udp,turn:turn.school.example:3478?transport=tcp,turns:turn.school.example:443?transport=tcp`.
+    #[arg(long, env = "AULA_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Option<Vec<String>>,
+    /// coturn's `static-auth-secret` (its `use-auth-secret` mode); required with TURN URLs.
+    #[arg(long, env = "AULA_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// Seconds a TURN credential lasts (default 43200; a reconnect gets a new one).
+    #[arg(long, env = "AULA_TURN_TTL_SECS")]
+    pub turn_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -134,6 +144,9 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_self_signed: Option<bool>,
     tls_names: Option<Vec<String>>,
+    turn_urls: Option<Vec<String>>,
+    turn_secret: Option<String>,
+    turn_ttl_secs: Option<u64>,
     media_listen: Option<SocketAddr>,
     media_advertise_ip: Option<IpAddr>,
     media_allow: Option<Vec<String>>,
@@ -200,6 +213,8 @@ pub struct Config {
     pub rotate_secret: bool,
     /// HTTPS on the listen port (plain HTTP stays for loopback); `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsSource>,
+    /// TURN servers (coturn) and the secret their credentials are minted with.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Config {
@@ -235,6 +250,7 @@ impl Config {
             max_class_members: 300,
             rotate_secret: false,
             tls: None,
+            turn: None,
         }
     }
 
@@ -286,7 +302,34 @@ impl Config {
             }
             (None, None, false) => None,
         };
+        let turn = match (
+            cli.turn_urls.or(file.turn_urls),
+            cli.turn_secret.or(file.turn_secret),
+        ) {
+            (None, None) => None,
+            (Some(urls), Some(secret)) => {
+                let urls: Vec<String> = urls.into_iter().map(|u| u.trim().to_owned()).collect();
+                if let Some(bad) = urls.iter().find(|u| !crate::turn::valid_url(u)) {
+                    anyhow::bail!("turn_urls: {bad:?} is not a turn:, turns: or stun: URL");
+                }
+                anyhow::ensure!(!secret.is_empty(), "turn_secret must not be empty");
+                Some(crate::turn::TurnConfig {
+                    urls,
+                    secret,
+                    ttl_secs: cli
+                        .turn_ttl_secs
+                        .or(file.turn_ttl_secs)
+                        .unwrap_or(43_200)
+                        .max(60),
+                })
+            }
+            (Some(_), None) => {
+                anyhow::bail!("turn_urls needs turn_secret (coturn's static-auth-secret)")
+            }
+            (None, Some(_)) => anyhow::bail!("turn_secret is set but turn_urls is not"),
+        };
         let cfg = Config {
+            turn,
             tls,
             listen,
             media_listen: cli

@@ -708,10 +708,26 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Whether storage answers; also what a connection past the caps gets for `/healthz`.
+/// `ok` (or the storage failure, 503), then one line per TURN server: an unreachable
+/// TURN server does not make the server unhealthy (students on open networks still get
+/// media), but it is what an operator must see first when some students get none.
 pub fn health(state: &AppState) -> Response {
+    let mut turn = String::new();
+    for (url, up) in state.turn_health.snapshot() {
+        let word = match up {
+            Some(true) => "reachable",
+            Some(false) => "unreachable",
+            None => "not checked yet",
+        };
+        turn.push_str(&format!("turn {url} {word}\n"));
+    }
     match state.storage.meta("token_secret") {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response(),
+        Ok(_) => (StatusCode::OK, format!("ok\n{turn}")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage: {e}\n{turn}"),
+        )
+            .into_response(),
     }
 }
 
@@ -719,6 +735,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let mut text = state.metrics.prometheus();
     text.push_str(&state.conns.prometheus());
     text.push_str(&state.sfu.metrics().prometheus());
+    text.push_str(&state.turn_health.prometheus());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -20,6 +20,7 @@ mod room_actor;
 mod roster;
 pub mod storage;
 pub mod tls;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct AppState {
     report_fonts: Option<aula_report::ReportFonts>,
     /// HTTPS on the listen port, when configured.
     tls: Option<tls::Tls>,
+    /// What the TURN servers' last probes found.
+    turn_health: Arc<turn::TurnHealth>,
 }
 
 /// What a started server tells its caller.
@@ -136,6 +139,9 @@ impl Running {
     }
 }
 
+/// How often the TURN servers are probed for `/healthz` and `/metrics`.
+const TURN_PROBE_EVERY: Duration = Duration::from_secs(30);
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -204,6 +210,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         per_invite: rate::KeyedBuckets::new(cfg.join_rate_per_min_invite, cfg.join_burst_invite),
         per_addr: rate::KeyedBuckets::new(cfg.join_rate_per_min_addr, cfg.join_burst_addr),
     };
+    let turn_health = Arc::new(turn::TurnHealth::new(
+        cfg.turn
+            .as_ref()
+            .map(|t| t.urls.as_slice())
+            .unwrap_or_default(),
+    ));
     let state = Arc::new(AppState {
         cfg,
         storage,
@@ -220,7 +232,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         mail_wake: tokio::sync::Notify::new(),
         report_fonts: report_fonts(),
         tls,
+        turn_health,
     });
+    if state.cfg.turn.is_some() {
+        state
+            .turn_health
+            .clone()
+            .spawn(TURN_PROBE_EVERY, state.shutdown.clone());
+    }
     mail::spawn(state.clone()).context("starting the alert mailer")?;
 
     let class = match state.storage.latest_class().context("reading classes")? {

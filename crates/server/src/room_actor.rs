@@ -380,6 +380,7 @@ impl RoomActor {
                     conn,
                     &ServerMsg::Welcome {
                         v: PROTOCOL_VERSION,
+                        ice_servers: self.ice_servers(&you.id),
                         you,
                         snapshot: None,
                         resumed_from: Some(from),
@@ -405,11 +406,16 @@ impl RoomActor {
             conn,
             &ServerMsg::Welcome {
                 v: PROTOCOL_VERSION,
+                ice_servers: self.ice_servers(&you.id),
                 you,
                 snapshot,
                 resumed_from: None,
             },
         );
+    }
+
+    fn ice_servers(&self, member: &MemberId) -> Vec<aula_proto::IceServer> {
+        crate::turn::ice_servers(self.state.cfg.turn.as_ref(), member, now_ms() / 1000)
     }
 
     /// Sends a resuming connection its next page of missed events: from memory, or from

@@ -352,7 +352,18 @@ export type ClientMsg = { "type": "hello", v: number, token: string, resume_from
 
 export type ErrorCode = "bad_message" | "message_too_large" | "unknown_type" | "unsupported_version" | "hello_required" | "invalid_token" | "token_expired" | "forbidden" | "room_locked" | "removed" | "denied" | "rate_limited" | "unknown_member" | "unknown_track" | "invalid_command" | "media_rejected" | "replaced" | "not_found" | "invalid_request" | "internal" | "shutting_down" | "limit_exceeded" | "unknown_item" | "token_revoked" | "class_full" | "server_busy";
 
-export type ServerMsg = { "type": "welcome", v: number, you: MemberInfo, snapshot: RoomSnapshot | null, resumed_from: Seq | null, } | { "type": "waiting" } | { "type": "event" } & SequencedEvent | { "type": "ack", id: CommandId, duplicate: boolean, } | { "type": "error", code: ErrorCode, message: string, 
+export type IceServer = { 
+/**
+ * `turn:host:3478?transport=udp`, `turn:host:3478?transport=tcp`, `turns:host:443?transport=tcp`, `stun:…`.
+ */
+urls: Array<string>, username: string | null, credential: string | null, };
+
+export type ServerMsg = { "type": "welcome", v: number, you: MemberInfo, snapshot: RoomSnapshot | null, resumed_from: Seq | null, 
+/**
+ * STUN/TURN servers for this member's peer connection, with short-lived TURN
+ * credentials minted for it (fresh on every welcome). Empty: host candidates only.
+ */
+ice_servers: Array<IceServer>, } | { "type": "waiting" } | { "type": "event" } & SequencedEvent | { "type": "ack", id: CommandId, duplicate: boolean, } | { "type": "error", code: ErrorCode, message: string, 
 /**
  * The command that failed, when the error answers one.
  */
