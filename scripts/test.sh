@@ -32,7 +32,7 @@ cargo test --workspace --locked
 # all here); a crash fails the run and leaves the input under fuzz/artifacts/.
 step "fuzz (decode_client, room_apply)"
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev)
-for target in decode_client:200000 room_apply:2000; do
+for target in decode_client:1000000 room_apply:10000; do
   name=${target%%:*}; runs=${target##*:}
   corpus=$(mktemp -d)
   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --dev "$name" "$corpus" "seeds/$name" -- \
