@@ -22,8 +22,9 @@ packages=(build-essential pkg-config cmake nasm clang libclang-dev nodejs npm
 # screenshot it; ffmpeg makes the benchmark's test stream; poppler reads exported PDFs back.
 [ $want_test = 1 ] && packages+=(chromium xvfb xauth imagemagick x11-utils xdotool dbus-x11 at-spi2-core
   webkit2gtk-driver ffmpeg poppler-utils
-  # TURN: the tests relay students' media through a real coturn on loopback.
-  coturn)
+  # TURN: the tests relay students' media through a real coturn; the two-host test puts
+  # server and students in network namespaces joined by a veth pair and blocks UDP.
+  coturn iproute2 nftables)
 
 missing=()
 for p in "${packages[@]}"; do

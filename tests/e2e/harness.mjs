@@ -1,7 +1,7 @@
 // Shared pieces of the end-to-end suite: the real aula-server binary, Debian's
 // Chromium under playwright-core, and a TCP proxy that can cut a page's link.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -15,10 +15,14 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const serverBin = process.env.AULA_SERVER_BIN ?? path.join(root, 'target/debug/aula-server');
 export const uiDist = path.join(root, 'ui/dist');
 
-/** Starts aula-server on free loopback ports with a fresh data dir; resolves with its AULA_READY line. */
-export async function startServer(extraEnv = {}) {
+/**
+ * Starts aula-server on free loopback ports with a fresh data dir; resolves with its
+ * AULA_READY line. `argvPrefix` runs it through another program (e.g. `ip netns exec`).
+ */
+export async function startServer(extraEnv = {}, { argvPrefix = [] } = {}) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aula-e2e-'));
-  const child = spawn(serverBin, [], {
+  const [program, ...args] = [...argvPrefix, serverBin];
+  const child = spawn(program, args, {
     env: {
       ...process.env,
       AULA_LISTEN: '127.0.0.1:0',
@@ -38,7 +42,8 @@ export async function startServer(extraEnv = {}) {
     const timer = setTimeout(() => reject(new Error(`aula-server not ready in 30 s:\n${logs.join('')}`)), 30_000);
     child.stdout.on('data', (d) => {
       out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('AULA_READY '));
+      // Only whole lines: a chunk may end in the middle of the JSON.
+      const line = out.split('\n').slice(0, -1).find((l) => l.startsWith('AULA_READY '));
       if (line) {
         clearTimeout(timer);
         resolve(JSON.parse(line.slice('AULA_READY '.length)));
@@ -49,7 +54,7 @@ export async function startServer(extraEnv = {}) {
   return {
     ready,
     logs,
-    base: `http://${ready.http}`,
+    base: `${ready.scheme ?? 'http'}://${ready.http}`,
     async stop() {
       await stopChild(child, 'SIGINT');
       rmSync(dataDir, { recursive: true, force: true });
@@ -67,29 +72,34 @@ async function stopChild(child, signal) {
   });
 }
 
+/** The flags every test Chromium runs with (fake camera and microphone, no prompts). */
+export function chromiumArgs() {
+  return [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
+    '--allow-loopback-in-peer-connection',
+    '--autoplay-policy=no-user-gesture-required',
+  ];
+}
+
 export async function launchChromium() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
+    args: chromiumArgs(),
   });
 }
 
 /** Opens a page (own context, so own storage) and waits for `window.aula` to be joined. */
-export async function openClassPage(browser, url, { expectPhase = 'joined', initScript = null } = {}) {
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+export async function openClassPage(browser, url, { expectPhase = 'joined', initScript = null, contextOptions = {} } = {}) {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'], ...contextOptions });
   // Runs before the page's own scripts (for example to constrain its RTCPeerConnection).
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
@@ -244,13 +254,14 @@ export async function freePort() {
  * Debian's coturn on loopback in `use-auth-secret` mode (the scheme aula-server mints
  * credentials for), relaying between loopback addresses only. Resolves once it listens.
  */
-export async function startCoturn(secret) {
-  const port = await freePort();
+export async function startCoturn(secret, { argvPrefix = [], ip = '127.0.0.1', port = null } = {}) {
+  port ??= await freePort();
   const relayFrom = 40000 + Math.floor(Math.random() * 20000);
-  const child = spawn('turnserver', [
+  const [program, ...prefixArgs] = [...argvPrefix, 'turnserver'];
+  const child = spawn(program, [...prefixArgs,
     '-n', '--no-cli', '--no-tls', '--no-dtls', '--simple-log', '--log-file=stdout',
-    '--listening-ip=127.0.0.1', `--listening-port=${port}`,
-    '--relay-ip=127.0.0.1', `--min-port=${relayFrom}`, `--max-port=${relayFrom + 200}`,
+    `--listening-ip=${ip}`, `--listening-port=${port}`,
+    `--relay-ip=${ip}`, `--min-port=${relayFrom}`, `--max-port=${relayFrom + 200}`,
     '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=aula.test',
     '--allow-loopback-peers', '--no-multicast-peers', '--fingerprint',
     `--pidfile=${path.join(os.tmpdir(), `aula-turn-${port}.pid`)}`,
@@ -260,8 +271,13 @@ export async function startCoturn(secret) {
   child.stderr.on('data', (d) => logs.push(d.toString()));
   await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`turnserver exited with ${child.exitCode}:\n${logs.join('')}`);
+    if (argvPrefix.length > 0) {
+      // Inside another namespace: try the port from there.
+      const [p, ...a] = [...argvPrefix, 'bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`];
+      return spawnSync(p, a, { stdio: 'ignore' }).status === 0;
+    }
     return await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      const s = net.connect(port, ip, () => { s.destroy(); resolve(true); });
       s.once('error', () => resolve(false));
     });
   }, { what: 'coturn to listen', timeout: 15_000 });
@@ -270,4 +286,18 @@ export async function startCoturn(secret) {
     logs,
     stop: () => stopChild(child, 'SIGTERM'),
   };
+}
+
+/** Waits until `page` decodes video and receives audio from member `id`, both rising. */
+export async function receivesFrom(page, id, what) {
+  const first = await eventually(async () => {
+    const s = await page.evaluate(() => window.aula.inboundStats());
+    const r = s.find((x) => x.memberId === id);
+    return r && r.framesDecoded > 0 && r.videoWidth > 0 && r.audioBytesReceived > 0 && r;
+  }, { what: `${what}: video and audio`, timeout: 45_000 });
+  await eventually(async () => {
+    const s = await page.evaluate(() => window.aula.inboundStats());
+    const r = s.find((x) => x.memberId === id);
+    return r && r.framesDecoded > first.framesDecoded && r.audioBytesReceived > first.audioBytesReceived;
+  }, { what: `${what}: frames and audio rising` });
 }

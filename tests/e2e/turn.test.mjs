@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { eventually, freePort, launchChromium, openClassPage, startCoturn, startServer, withParams } from './harness.mjs';
+import { eventually, freePort, launchChromium, openClassPage, receivesFrom, startCoturn, startServer, withParams } from './harness.mjs';
 
 const SECRET = `turn-${Math.random().toString(36).slice(2)}`;
 let coturn;
@@ -62,19 +62,6 @@ const relayCandidates = (page) => page.evaluate(async () => {
   }
   return n;
 });
-
-async function receivesFrom(page, id, what) {
-  const first = await eventually(async () => {
-    const s = await page.evaluate(() => window.aula.inboundStats());
-    const r = s.find((x) => x.memberId === id);
-    return r && r.framesDecoded > 0 && r.audioBytesReceived > 0 && r;
-  }, { what: `${what}: video and audio`, timeout: 45_000 });
-  await eventually(async () => {
-    const s = await page.evaluate(() => window.aula.inboundStats());
-    const r = s.find((x) => x.memberId === id);
-    return r && r.framesDecoded > first.framesDecoded && r.audioBytesReceived > first.audioBytesReceived;
-  }, { what: `${what}: frames and audio rising` });
-}
 
 test('every welcome carries TURN credentials in coturn\'s scheme', async () => {
   const servers = await pages.udp.evaluate(() => window.__iceServers);

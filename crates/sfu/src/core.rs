@@ -39,7 +39,13 @@ pub(crate) async fn run(
         dirty: Vec::new(),
         queue: VecDeque::new(),
         allowed,
-        local,
+        // str0m matches a datagram to the candidate it was sent to: on a wildcard socket
+        // (every interface) that is the advertised address, not 0.0.0.0.
+        local: if local.ip().is_unspecified() {
+            advertise
+        } else {
+            local
+        },
         advertise,
         events,
         metrics,
