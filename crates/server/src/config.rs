@@ -53,6 +53,10 @@ pub struct Cli {
     /// (its log stays in storage and is reloaded on the next join).
     #[arg(long, env = "AULA_ROOM_IDLE_SECS")]
     pub room_idle_secs: Option<u64>,
+    /// Events between checkpoints of a class's state (a restart replays at most this
+    /// many events after the newest checkpoint). Default 10000.
+    #[arg(long, env = "AULA_CHECKPOINT_EVERY_EVENTS")]
+    pub checkpoint_every_events: Option<u64>,
     /// Seconds a join token is valid.
     #[arg(long, env = "AULA_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
@@ -157,6 +161,7 @@ struct FileConfig {
     rate_burst: Option<u32>,
     disconnect_grace_secs: Option<u64>,
     room_idle_secs: Option<u64>,
+    checkpoint_every_events: Option<u64>,
     token_ttl_secs: Option<u64>,
     track_tab_visibility: Option<bool>,
     session_gap_secs: Option<u64>,
@@ -354,7 +359,11 @@ impl Config {
                 .room_idle_secs
                 .or(file.room_idle_secs)
                 .unwrap_or(d.room_idle_secs),
-            checkpoint_every_events: d.checkpoint_every_events,
+            checkpoint_every_events: cli
+                .checkpoint_every_events
+                .or(file.checkpoint_every_events)
+                .unwrap_or(d.checkpoint_every_events)
+                .max(1),
             token_ttl_secs: cli
                 .token_ttl_secs
                 .or(file.token_ttl_secs)

@@ -42,6 +42,8 @@ fn start_server(dir: &std::path::Path, listen: &str) -> ServerProc {
         .env("AULA_DISCONNECT_GRACE_SECS", "3600")
         .env("AULA_JOIN_RATE_PER_MIN_ADDR", "10000")
         .env("AULA_JOIN_BURST_ADDR", "10000")
+        // Restarts then load from a checkpoint and a tail, not only from the whole log.
+        .env("AULA_CHECKPOINT_EVERY_EVENTS", "97")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -496,4 +498,11 @@ async fn chaos_keeps_every_log_whole_and_every_command_once() {
         "chaos: {} clients x {COMMANDS} commands, each applied exactly once; every log equals the server's",
         logs.len()
     );
+    // The restarts loaded the class from a checkpoint and the events after it.
+    let db = aula_server::storage::SqliteStorage::open(&dir.path().join("aula.db")).unwrap();
+    let (at, _) = aula_server::storage::Storage::checkpoint(&db, &class)
+        .unwrap()
+        .expect("a checkpoint was stored");
+    println!("chaos: newest checkpoint at seq {} (every 97 events)", at.0);
+    assert!(at.0 >= 97);
 }
