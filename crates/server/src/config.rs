@@ -122,7 +122,7 @@ pub struct Cli {
     pub tls_key: Option<PathBuf>,
     /// HTTPS with a certificate made here and kept in the data directory (a class on a
     /// LAN). Browsers warn once; the start-up output shows the fingerprint to compare.
-    #[arg(long, env = "AULA_TLS_SELF_SIGNED")]
+    #[arg(long, env = "AULA_TLS_SELF_SIGNED", num_args = 0..=1, default_missing_value = "true")]
     pub tls_self_signed: Option<bool>,
     /// More host names or addresses the self-signed certificate names, comma separated
     /// (the listen and advertised addresses and the public URL's host are always in).
@@ -493,6 +493,53 @@ mod tests {
         assert_eq!(url_host("https://[fd00::1]:7700/"), Some("fd00::1"));
         assert_eq!(url_host("class.example"), None);
         assert_eq!(url_host("https:///x"), None);
+    }
+
+    #[test]
+    fn tls_and_turn_flags_and_their_mistakes() {
+        let load = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("aula-server").chain(args.iter().copied()))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Config::load(cli)
+        };
+        let c = load(&[
+            "--tls-self-signed",
+            "--listen",
+            "192.168.1.20:7700",
+            "--tls-names",
+            "class.local",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(crate::tls::TlsSource::SelfSigned {
+                names: [
+                    "localhost",
+                    "127.0.0.1",
+                    "::1",
+                    "192.168.1.20",
+                    "class.local"
+                ]
+                .map(String::from)
+                .to_vec()
+            })
+        );
+        assert_eq!(load(&[]).unwrap().tls, None);
+        let e = load(&["--tls-cert", "/x.pem"]).unwrap_err();
+        assert!(format!("{e:#}").contains("go together"), "{e:#}");
+        let c = load(&[
+            "--turn-urls",
+            "turn:t.example:3478?transport=udp",
+            "--turn-secret",
+            "s",
+        ])
+        .unwrap();
+        assert_eq!(c.turn.map(|t| t.ttl_secs), Some(43_200));
+        let e = load(&["--turn-urls", "turn:t.example:3478"]).unwrap_err();
+        assert!(format!("{e:#}").contains("turn_secret"), "{e:#}");
+        let e = load(&["--turn-urls", "http://t.example", "--turn-secret", "s"]).unwrap_err();
+        assert!(format!("{e:#}").contains("not a turn:"), "{e:#}");
     }
 
     #[test]
