@@ -184,6 +184,7 @@ impl PeerLink {
     /// would skip loopback), with our three tracks added, not yet offered.
     pub async fn new(
         bind: &[String],
+        ice_servers: &[aula_proto::IceServer],
         signals: mpsc::Sender<RtcSignal>,
     ) -> Result<Self, ClientError> {
         let mut me = media_engine()?;
@@ -202,7 +203,21 @@ impl PeerLink {
             signals: signals.clone(),
         });
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_configuration(
+                RTCConfigurationBuilder::new()
+                    // The server's TURN servers (coturn), for networks that block UDP.
+                    .with_ice_servers(
+                        ice_servers
+                            .iter()
+                            .map(|s| rtc::peer_connection::transport::RTCIceServer {
+                                urls: s.urls.clone(),
+                                username: s.username.clone().unwrap_or_default(),
+                                credential: s.credential.clone().unwrap_or_default(),
+                            })
+                            .collect(),
+                    )
+                    .build(),
+            )
             .with_media_engine(me)
             .with_setting_engine(settings)
             .with_interceptor_registry(registry)

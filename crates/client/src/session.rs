@@ -465,7 +465,12 @@ impl Worker {
                     return Exit::Dropped(ClientError::Protocol("no welcome within 10 s".into()));
                 }
                 Ok(Err(e)) => return Exit::Dropped(e),
-                Ok(Ok(ServerMsg::Welcome { you, snapshot, .. })) => break (you, snapshot),
+                Ok(Ok(ServerMsg::Welcome {
+                    you,
+                    snapshot,
+                    ice_servers,
+                    ..
+                })) => break (you, snapshot, ice_servers),
                 Ok(Ok(ServerMsg::Error { code, message, .. })) => {
                     let e = ClientError::Server { code, message };
                     return match code {
@@ -481,7 +486,7 @@ impl Worker {
                 Ok(Ok(_)) => continue,
             }
         };
-        let (you, snapshot) = welcome;
+        let (you, snapshot, ice_servers) = welcome;
         self.me = Some(you.id.0.clone());
         if let Some(snapshot) = snapshot {
             if let Err(e) = self.cache().save_snapshot(&snapshot, now_ms()) {
@@ -495,7 +500,8 @@ impl Worker {
 
         // A new connection is a new media session on the server: a fresh peer connection.
         let (signals_tx, mut signals) = mpsc::channel(256);
-        let peer = match PeerLink::new(&self.config.ice_bind, signals_tx).await {
+        // TURN credentials are minted per welcome: this connection's, not an older one's.
+        let peer = match PeerLink::new(&self.config.ice_bind, &ice_servers, signals_tx).await {
             Ok(p) => Arc::new(p),
             Err(e) => return Exit::Dropped(e),
         };
