@@ -124,10 +124,7 @@ async fn https_and_wss_on_the_listen_port_with_a_kept_certificate() {
     let data_dir = s.dir.path().to_path_buf();
     let Server { running, dir, .. } = s;
     running.stop().await;
-    let mut cfg = aula_server::Config::defaults();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.media_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = data_dir;
+    let mut cfg = loopback_config(&data_dir);
     self_signed(&mut cfg);
     let again = aula_server::start(cfg).await.unwrap();
     assert_eq!(
@@ -165,10 +162,7 @@ async fn operator_certificate_files_are_used_and_bad_ones_refuse_to_start() {
 
     // A key that is not the certificate's: the server says so and does not start.
     let other = tempfile::tempdir().unwrap();
-    let mut cfg = aula_server::Config::defaults();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.media_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = other.path().to_path_buf();
+    let mut cfg = loopback_config(other.path());
     std::fs::write(other.path().join("cert.pem"), "not a certificate").unwrap();
     cfg.tls = Some(aula_server::tls::TlsSource::Files {
         cert: other.path().join("cert.pem"),

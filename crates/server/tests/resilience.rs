@@ -176,13 +176,7 @@ async fn a_resume_older_than_memory_is_read_from_storage() {
 #[tokio::test]
 async fn a_retry_after_a_restart_is_not_applied_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = |p: std::path::PathBuf| {
-        let mut c = aula_server::Config::defaults();
-        c.listen = "127.0.0.1:0".parse().unwrap();
-        c.media_listen = "127.0.0.1:0".parse().unwrap();
-        c.data_dir = p;
-        c
-    };
+    let cfg = |p: std::path::PathBuf| loopback_config(&p);
     let first = aula_server::start(cfg(dir.path().to_path_buf()))
         .await
         .unwrap();
@@ -285,10 +279,7 @@ async fn a_flood_by_others_does_not_make_a_retry_apply_twice() {
 async fn a_restart_reads_the_checkpoint_and_only_the_events_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = |p: std::path::PathBuf| {
-        let mut c = aula_server::Config::defaults();
-        c.listen = "127.0.0.1:0".parse().unwrap();
-        c.media_listen = "127.0.0.1:0".parse().unwrap();
-        c.data_dir = p;
+        let mut c = loopback_config(&p);
         c.checkpoint_every_events = 100;
         fast(&mut c);
         c

@@ -21,12 +21,18 @@ pub struct Server {
     pub http: reqwest::Client,
 }
 
-pub async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+/// The defaults on free loopback ports, with `data_dir` (kept across a restart).
+pub fn loopback_config(data_dir: &std::path::Path) -> Config {
     let mut cfg = Config::defaults();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.media_listen = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.path().to_path_buf();
+    cfg.data_dir = data_dir.to_path_buf();
+    cfg
+}
+
+pub async fn server(tweak: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = loopback_config(dir.path());
     tweak(&mut cfg);
     let running = aula_server::start(cfg).await.unwrap();
     Server {
