@@ -9,12 +9,14 @@
 #   scripts/bench.sh eraser [args...]      one area-eraser command, worst cases (ms on the room's task)
 #   scripts/bench.sh report [args...]      a term of one class: rebuild, session/weekly reports,
 #                                          CSV and PDF (--students 40 --sessions 60)
+#   scripts/bench.sh layers [--cycles 8]  time from a link change to the simulcast layer change
+#                                          (network namespaces: needs root)
 # Needs ffmpeg (test stream, x264 reference), Xvfb + ImageMagick (screen capture) and,
 # for --janus, Debian's janus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=fanout
-case "${1:-}" in fanout|encode|teacher-live|board|report|eraser) what=$1; shift ;; esac
+case "${1:-}" in fanout|encode|teacher-live|board|report|eraser|layers) what=$1; shift ;; esac
 need=()
 for tool in ffmpeg:ffmpeg Xvfb:xvfb convert:imagemagick; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
@@ -43,6 +45,11 @@ case $what in
     if [ $# -gt 0 ]; then exec target/release/aula-bench board "$@"; fi
     target/release/aula-bench board --rooms 1 --clients-per-room 200 --seconds 20
     exec target/release/aula-bench board --rooms 100 --clients-per-room 100 --chat-per-sec 0.5 --seconds 20 ;;
+  layers)
+    scripts/setup.sh --test
+    npm run --prefix ui build
+    cargo build --release --locked -p aula-server
+    AULA_SERVER_BIN=target/release/aula-server exec node crates/bench/browser/layers.mjs "$@" ;;
   teacher-live)
     scripts/setup.sh --test
     npm run --prefix ui build

@@ -23,8 +23,11 @@ packages=(build-essential pkg-config cmake nasm clang libclang-dev nodejs npm
 [ $want_test = 1 ] && packages+=(chromium xvfb xauth imagemagick x11-utils xdotool dbus-x11 at-spi2-core
   webkit2gtk-driver ffmpeg poppler-utils
   # TURN: the tests relay students' media through a real coturn; the two-host test puts
-  # server and students in network namespaces joined by a veth pair and blocks UDP.
-  coturn iproute2 nftables)
+  # server and students in network namespaces joined by a veth pair and blocks UDP; the
+  # LAN test asks the server from the student's namespace with curl.
+  coturn iproute2 nftables curl
+  # ACME: the server gets its certificate from pebble, Let's Encrypt's test CA.
+  pebble)
 
 missing=()
 for p in "${packages[@]}"; do

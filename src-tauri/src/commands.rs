@@ -71,7 +71,7 @@ impl AppState {
         tracing::info!(
             "teacher app on {} ({})",
             hosting.server_url,
-            if hosting.embedded.is_some() {
+            if hosting.is_embedded() {
                 "embedded"
             } else {
                 "configured"
@@ -105,9 +105,73 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         server_url: state.hosting.server_url.clone(),
-        embedded: state.hosting.embedded.is_some(),
-        student_base_url: state.hosting.server_url.clone(),
+        embedded: state.hosting.is_embedded(),
+        student_base_url: state
+            .hosting
+            .lan()
+            .map_or_else(|| state.hosting.server_url.clone(), |l| l.base_url),
     }
+}
+
+/// The LAN switch: whether it can be used, whether it is on, and on which address.
+#[derive(Serialize)]
+pub struct LanStatus {
+    /// Only the embedded server can be opened to the LAN.
+    available: bool,
+    /// This machine's private IPv4 addresses, the default route's first.
+    addresses: Vec<String>,
+    lan: Option<crate::server::LanState>,
+}
+
+fn lan_status_of(state: &AppState) -> LanStatus {
+    LanStatus {
+        available: state.hosting.is_embedded(),
+        addresses: crate::lan::addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        lan: state.hosting.lan(),
+    }
+}
+
+#[tauri::command]
+pub fn lan_status(state: State<'_, AppState>) -> LanStatus {
+    lan_status_of(&state)
+}
+
+/// Opens the embedded server to the LAN on `address` (one of `lan_status`'s), or closes
+/// it with `None`. It restarts the server, so a live class must end first.
+#[tauri::command]
+pub async fn set_lan(state: State<'_, AppState>, address: Option<String>) -> Result<LanStatus> {
+    let address = match address {
+        None => None,
+        Some(a) => {
+            let ip: std::net::Ipv4Addr = a
+                .parse()
+                .map_err(|_| invalid(format!("{a:?} is not an IPv4 address")))?;
+            if !crate::lan::addresses().contains(&ip) {
+                return Err(invalid(format!(
+                    "{ip} is not a private address of this computer"
+                )));
+            }
+            Some(ip)
+        }
+    };
+    // Held across the restart, so no class can go live meanwhile.
+    let live = state.live.lock().await;
+    if live.is_some() {
+        return Err(UiError {
+            code: "class_live".into(),
+            message: "end the live class first: turning LAN on or off restarts the class server"
+                .into(),
+        });
+    }
+    state.hosting.set_lan(address).await.map_err(|e| UiError {
+        code: "lan_failed".into(),
+        message: format!("{e:#}"),
+    })?;
+    drop(live);
+    Ok(lan_status_of(&state))
 }
 
 #[tauri::command]
@@ -238,11 +302,22 @@ pub async fn go_live(
             invite.student_link
         }
     };
+    // With LAN on, students get the LAN address, and the app's own peer binds it too: the
+    // SFU answers from the address it advertises, which a loopback socket would not match.
+    let lan = state.hosting.lan();
+    let student_link = match &lan {
+        Some(l) => rebase(&student_link, &l.base_url),
+        None => student_link,
+    };
+    let ice_bind = match &lan {
+        Some(l) => vec![format!("{}:0", l.address)],
+        None => default_ice_bind(&creds.server_url),
+    };
     let started = Live::start(
         state.app.clone(),
         state.cache.clone(),
         aula_client::SessionConfig {
-            ice_bind: default_ice_bind(&creds.server_url),
+            ice_bind,
             server_url: creds.server_url,
             class_id: class_id.clone(),
             teacher_token: creds.teacher_token,
@@ -255,6 +330,16 @@ pub async fn go_live(
     let info = started.info();
     *live = Some(started);
     Ok(info)
+}
+
+/// `link` with its scheme, host and port replaced by `base` (the invite stays valid: it
+/// is signed by the same server, whatever address it is reached on).
+fn rebase(link: &str, base: &str) -> String {
+    let rest = link
+        .split_once("://")
+        .and_then(|(_, after)| after.find('/').map(|i| &after[i..]))
+        .unwrap_or("/");
+    format!("{}{rest}", base.trim_end_matches('/'))
 }
 
 async fn with_live<T>(
@@ -559,4 +644,24 @@ pub async fn export_report(
             message: format!("could not write {}: {e}", path.display()),
         })?;
     Ok(path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rebase;
+
+    #[test]
+    fn a_link_is_rebased_onto_the_lan_address() {
+        assert_eq!(
+            rebase(
+                "http://127.0.0.1:7700/?invite=abc.def",
+                "https://10.0.0.5:7700"
+            ),
+            "https://10.0.0.5:7700/?invite=abc.def"
+        );
+        assert_eq!(
+            rebase("garbage", "https://10.0.0.5:7700/"),
+            "https://10.0.0.5:7700/"
+        );
+    }
 }

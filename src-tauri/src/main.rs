@@ -6,6 +6,7 @@
 //! command works on a server or over SSH.
 
 mod commands;
+mod lan;
 mod live;
 mod server;
 
@@ -39,6 +40,8 @@ fn main() -> anyhow::Result<()> {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::lan_status,
+            commands::set_lan,
             commands::list_classes,
             commands::create_class,
             commands::list_devices,

@@ -1,9 +1,12 @@
 //! Where the class is hosted: a configured server, or the in-process `aula-server`.
 
-use std::path::Path;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::Parser;
+use serde::Serialize;
 
 /// `identifier` in tauri.conf.json.
 const IDENTIFIER: &str = "org.aula.teacher";
@@ -13,7 +16,83 @@ pub struct Hosting {
     pub server_url: String,
     /// Creating classes needs the operator key: ours when embedded, configured otherwise.
     pub operator_key: Option<String>,
-    pub embedded: Option<aula_server::Running>,
+    embedded: Option<Embedded>,
+}
+
+/// The in-process server, which the LAN switch restarts with other settings.
+struct Embedded {
+    data_dir: PathBuf,
+    running: tokio::sync::Mutex<Option<aula_server::Running>>,
+    lan: Mutex<Option<LanState>>,
+}
+
+/// The embedded server open to the laptop's network.
+#[derive(Clone, Debug, Serialize)]
+pub struct LanState {
+    pub address: Ipv4Addr,
+    /// What students' links start with: `https://<address>:<port>`.
+    pub base_url: String,
+    /// SHA-256 of the self-signed certificate, as a student's browser shows it.
+    pub fingerprint: Option<String>,
+    pub exposes: String,
+}
+
+impl Hosting {
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    pub fn lan(&self) -> Option<LanState> {
+        self.embedded
+            .as_ref()?
+            .lan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Restarts the embedded server open to the LAN on `address`, or loopback only with
+    /// `None`. On failure the server comes back loopback only and the error is returned.
+    pub async fn set_lan(&self, address: Option<Ipv4Addr>) -> anyhow::Result<Option<LanState>> {
+        let embedded = self
+            .embedded
+            .as_ref()
+            .context("the app uses a school's server; LAN classes are for the embedded one")?;
+        let mut running = embedded.running.lock().await;
+        // The same ports again: the app's own server URL and the links already shared
+        // name them.
+        let mut ports = None;
+        if let Some(old) = running.take() {
+            ports = Some((old.ready.http.port(), old.ready.media.port()));
+            old.stop().await;
+        }
+        *embedded.lan.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        match start_embedded(&embedded.data_dir, address, ports).await {
+            Ok(r) => {
+                let lan = address.map(|address| LanState {
+                    address,
+                    base_url: format!("https://{address}:{}", r.ready.http.port()),
+                    fingerprint: r.ready.tls_fingerprint.clone(),
+                    exposes: crate::lan::exposure(
+                        address,
+                        r.ready.http.port(),
+                        r.ready.media.port(),
+                    ),
+                });
+                *running = Some(r);
+                *embedded.lan.lock().unwrap_or_else(|p| p.into_inner()) = lan.clone();
+                Ok(lan)
+            }
+            Err(e) => {
+                *running = Some(
+                    start_embedded(&embedded.data_dir, None, ports)
+                        .await
+                        .context("restarting the embedded server on loopback")?,
+                );
+                Err(e)
+            }
+        }
+    }
 }
 
 /// `AULA_SERVER_URL` (+ `AULA_OPERATOR_KEY`) or `server_url` in the settings file points
@@ -32,11 +111,15 @@ pub async fn host(data_dir: &Path, config_dir: &Path) -> anyhow::Result<Hosting>
             embedded: None,
         });
     }
-    let running = start_embedded(data_dir).await?;
+    let running = start_embedded(data_dir, None, None).await?;
     Ok(Hosting {
         server_url: format!("http://{}", running.ready.http),
         operator_key: Some(running.ready.operator_key.clone()),
-        embedded: Some(running),
+        embedded: Some(Embedded {
+            data_dir: data_dir.to_path_buf(),
+            running: tokio::sync::Mutex::new(Some(running)),
+            lan: Mutex::new(None),
+        }),
     })
 }
 
@@ -57,9 +140,20 @@ fn read_settings(config_dir: &Path) -> anyhow::Result<Settings> {
 
 /// The embedded server takes the same AULA_* settings as `aula-server`; its data lives
 /// beside the app's unless AULA_DATA_DIR says otherwise.
-async fn start_embedded(data_dir: &Path) -> anyhow::Result<aula_server::Running> {
+async fn start_embedded(
+    data_dir: &Path,
+    lan: Option<Ipv4Addr>,
+    ports: Option<(u16, u16)>,
+) -> anyhow::Result<aula_server::Running> {
     let cli = aula_server::Cli::parse_from(["aula-teacher"]);
     let mut cfg = aula_server::Config::load(cli).context("server settings")?;
+    if let Some((http, media)) = ports {
+        cfg.listen.set_port(http);
+        cfg.media_listen.set_port(media);
+    }
+    if let Some(address) = lan {
+        crate::lan::open_to_lan(&mut cfg, address);
+    }
     if std::env::var_os("AULA_DATA_DIR").is_none() {
         cfg.data_dir = data_dir.join("server");
     }
@@ -97,7 +191,7 @@ pub fn run_headless() -> anyhow::Result<()> {
             .context("no home directory")?
             .data_dir()
             .join(IDENTIFIER);
-        let running = start_embedded(&data).await?;
+        let running = start_embedded(&data, None, None).await?;
         running.ready.announce();
         tokio::signal::ctrl_c()
             .await

@@ -254,12 +254,16 @@ export async function freePort() {
  * Debian's coturn on loopback in `use-auth-secret` mode (the scheme aula-server mints
  * credentials for), relaying between loopback addresses only. Resolves once it listens.
  */
-export async function startCoturn(secret, { argvPrefix = [], ip = '127.0.0.1', port = null } = {}) {
+export async function startCoturn(secret, { argvPrefix = [], ip = '127.0.0.1', port = null, tls = null } = {}) {
   port ??= await freePort();
   const relayFrom = 40000 + Math.floor(Math.random() * 20000);
   const [program, ...prefixArgs] = [...argvPrefix, 'turnserver'];
+  // TURN over TLS (`tls: { cert, key, port }`) on its own port; otherwise none.
+  const tlsArgs = tls
+    ? [`--cert=${tls.cert}`, `--pkey=${tls.key}`, `--tls-listening-port=${tls.port}`]
+    : ['--no-tls'];
   const child = spawn(program, [...prefixArgs,
-    '-n', '--no-cli', '--no-tls', '--no-dtls', '--simple-log', '--log-file=stdout',
+    '-n', '--no-cli', ...tlsArgs, '--no-dtls', '--simple-log', '--log-file=stdout',
     `--listening-ip=${ip}`, `--listening-port=${port}`,
     `--relay-ip=${ip}`, `--min-port=${relayFrom}`, `--max-port=${relayFrom + 200}`,
     '--use-auth-secret', `--static-auth-secret=${secret}`, '--realm=aula.test',
@@ -286,6 +290,27 @@ export async function startCoturn(secret, { argvPrefix = [], ip = '127.0.0.1', p
     logs,
     stop: () => stopChild(child, 'SIGTERM'),
   };
+}
+
+/**
+ * A page init script: relay-only ICE, and optionally only the TURN URLs over one
+ * transport (`udp`, `tcp`; null keeps them all).
+ */
+export function relayOnly(transport) {
+  return `(() => {
+    const Orig = window.RTCPeerConnection;
+    window.RTCPeerConnection = class extends Orig {
+      constructor(cfg, ...rest) {
+        const servers = (cfg?.iceServers ?? []).map((s) => ({
+          ...s,
+          urls: [].concat(s.urls).filter((u) => ${JSON.stringify(transport)} === null || u.endsWith('transport=' + ${JSON.stringify(transport)})),
+        })).filter((s) => s.urls.length > 0);
+        window.__iceServers = servers;
+        super({ ...cfg, iceServers: servers, iceTransportPolicy: 'relay' }, ...rest);
+        (window.__pcs ??= []).push(this);
+      }
+    };
+  })();`;
 }
 
 /** Waits until `page` decodes video and receives audio from member `id`, both rising. */

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { eventually, launchChromium, openClassPage, root, startServer, withParams } from './harness.mjs';
 import { teacherAppEnv } from './teacher.mjs';
-import { appState, createClassAndGoLive, newSession, startTauriDriver, startXvfb } from './webdriver.mjs';
+import { appState, createClassAndGoLive, newSession, startTauriDriver, startXvfb, tilePlays } from './webdriver.mjs';
 
 const appBin = process.env.AULA_TEACHER_BIN ?? path.join(root, 'target/debug/aula-teacher');
 const outDir = path.join(root, 'tests/output');
@@ -77,15 +77,7 @@ test('the teacher window goes live, shows a student playing, and ends the class'
     const student = await openClassPage(browser, withParams(link, { autojoin: '1', name: 'Ana' }));
     const studentId = await student.evaluate(() => window.aula.state().me.id);
     // The student's tile plays: frames keep arriving and the tile shows a picture.
-    const tileFrames = () => s.exec(
-      'const t = document.querySelector(`[data-testid=tile][data-member-id="${arguments[0]}"]`);'
-      + ' return t ? { frames: Number(t.dataset.frames || 0), hasVideo: t.dataset.hasVideo === "true" } : null;',
-      [studentId]);
-    const first = await eventually(async () => {
-      const t = await tileFrames();
-      return t?.hasVideo && t.frames > 0 ? t : null;
-    }, { what: 'the student tile showing video', timeout: 60_000 });
-    await eventually(async () => (await tileFrames()).frames > first.frames + 5, { what: 'the tile playing' });
+    await tilePlays(s, studentId);
     // The teacher's camera reaches the student too.
     await eventually(async () => {
       const stats = await student.evaluate(() => window.aula.inboundStats());

@@ -9,31 +9,13 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { eventually, freePort, launchChromium, openClassPage, receivesFrom, startCoturn, startServer, withParams } from './harness.mjs';
+import { eventually, freePort, launchChromium, openClassPage, receivesFrom, relayOnly, startCoturn, startServer, withParams } from './harness.mjs';
 
 const SECRET = `turn-${Math.random().toString(36).slice(2)}`;
 let coturn;
 let server;
 let browser;
 const pages = {};
-
-/** Relay-only ICE, and optionally only the TURN URLs over one transport. */
-function relayOnly(transport) {
-  return `(() => {
-    const Orig = window.RTCPeerConnection;
-    window.RTCPeerConnection = class extends Orig {
-      constructor(cfg, ...rest) {
-        const servers = (cfg?.iceServers ?? []).map((s) => ({
-          ...s,
-          urls: [].concat(s.urls).filter((u) => ${JSON.stringify(transport)} === null || u.endsWith('transport=' + ${JSON.stringify(transport)})),
-        })).filter((s) => s.urls.length > 0);
-        window.__iceServers = servers;
-        super({ ...cfg, iceServers: servers, iceTransportPolicy: 'relay' }, ...rest);
-        (window.__pcs ??= []).push(this);
-      }
-    };
-  })();`;
-}
 
 before(async () => {
   coturn = await startCoturn(SECRET);

@@ -6,12 +6,19 @@
 // - Plain HTTP from the student host is redirected to HTTPS.
 // - With all UDP from the student host dropped (nftables), a second student still
 //   connects, through TURN over TCP: its nominated pair is of type `relay`.
+// - A student held to relay-only ICE connects through coturn over UDP.
+// - The connectivity check page (/check) passes from the student host, and with UDP
+//   blocked it warns, with the relay over TCP passing.
 
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { openClassPage, receivesFrom as receiving, startCoturn, startServer, withParams } from './harness.mjs';
+import { fileURLToPath } from 'node:url';
+import { openClassPage, receivesFrom as receiving, relayOnly, startCoturn, startServer, withParams } from './harness.mjs';
 import { makeHosts } from './netns.mjs';
 
+const outDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../output');
 const SECRET = `turn-${Math.random().toString(36).slice(2)}`;
 let hosts;
 let coturn;
@@ -25,18 +32,19 @@ const secure = { contextOptions: { ignoreHTTPSErrors: true } };
 before(async () => {
   hosts = makeHosts();
   const { server: srv } = hosts;
-  coturn = await startCoturn(SECRET, { argvPrefix: hosts.exec(srv), ip: srv.ip, port: 3478 });
-  server = await startServer({
-    AULA_LISTEN: '0.0.0.0:7700',
-    AULA_MEDIA_LISTEN: '0.0.0.0:7701',
-    AULA_MEDIA_ADVERTISE_IP: srv.ip,
-    AULA_MEDIA_ALLOW: `${hosts.subnet},127.0.0.0/8`,
-    AULA_PUBLIC_URL: `https://${srv.ip}:7700`,
-    AULA_TLS_SELF_SIGNED: 'true',
-    AULA_TLS_NAMES: srv.ip,
-    AULA_TURN_URLS: `turn:${srv.ip}:3478?transport=udp,turn:${srv.ip}:3478?transport=tcp`,
+  server = await startServer(hosts.serverEnv({
+    AULA_TURN_URLS: `turn:${srv.ip}:3478?transport=udp,turn:${srv.ip}:3478?transport=tcp,turns:${srv.ip}:5349?transport=tcp`,
     AULA_TURN_SECRET: SECRET,
-  }, { argvPrefix: hosts.exec(srv) });
+  }), { argvPrefix: hosts.exec(srv) });
+  // coturn serves TLS with the server's own certificate, which the students' browsers
+  // were told to accept.
+  const tlsDir = path.join(server.ready.data_dir, 'tls');
+  coturn = await startCoturn(SECRET, {
+    argvPrefix: hosts.exec(srv),
+    ip: srv.ip,
+    port: 3478,
+    tls: { cert: path.join(tlsDir, 'self-signed.pem'), key: path.join(tlsDir, 'self-signed.key'), port: 5349 },
+  });
   const teacherBrowser = await hosts.chromium(srv);
   const studentBrowser = await hosts.chromium(hosts.student);
   browsers.push(teacherBrowser, studentBrowser);
@@ -116,5 +124,91 @@ test('with UDP blocked, a student connects through TURN over TCP', async () => {
     await page.context().close();
   } finally {
     hosts.unblockUdp(hosts.student);
+  }
+});
+
+test('a student held to relay-only ICE connects through coturn over UDP', async () => {
+  const page = await openClassPage(pages.studentBrowser, withParams(server.ready.student_link, { autojoin: '1', name: 'Rui' }), {
+    ...secure,
+    initScript: relayOnly('udp'),
+  });
+  try {
+    const [t, rui] = [await me(pages.teacher), await me(page)];
+    await receivesFrom(page, t, 'Rui from the teacher');
+    await receivesFrom(pages.teacher, rui, 'the teacher from Rui');
+    const pairs = await page.evaluate(() => window.aula.selectedCandidatePairs());
+    assert.equal(pairs[0].local.candidateType, 'relay', JSON.stringify(pairs[0]));
+    assert.equal(pairs[0].local.relayProtocol, 'udp', JSON.stringify(pairs[0]));
+    assert.equal(pairs[0].local.protocol, 'udp', JSON.stringify(pairs[0]));
+  } finally {
+    await page.context().close();
+  }
+});
+
+/** Runs the check page to its end; its result and each step's status. */
+async function runCheck(page, again = false) {
+  await page.waitForFunction(() => window.__aulaCheck);
+  if (again) await page.click('[data-testid=check-run]');
+  const result = await page.evaluate(() => window.__aulaCheck.done);
+  const steps = await page.$$eval('[data-testid^=check-step-]', (els) =>
+    Object.fromEntries(els.map((e) => [e.dataset.testid.replace('check-step-', ''), e.dataset.status])));
+  const report = await page.evaluate(() => window.__aulaCheck.report());
+  return { result, steps, report };
+}
+
+async function screenshots(page, name) {
+  mkdirSync(outDir, { recursive: true });
+  await page.evaluate(() => document.querySelector('[data-testid=check]').scrollTo(0, 0));
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: path.join(outDir, `${name}.png`) });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(outDir, `${name}-phone.png`) });
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+test('the connectivity check passes on UDP; with UDP blocked it warns, with TURN over TCP passing', async () => {
+  const context = await pages.studentBrowser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  try {
+    const page = await context.newPage();
+    // Reached the way a student reaches it: from the pre-join screen's link.
+    await page.goto(server.ready.student_link);
+    await page.click('[data-testid=check-link]');
+    await page.waitForURL(`https://${hosts.server.ip}:7700/check`);
+
+    const open = await runCheck(page);
+    assert.equal(open.result, 'pass', open.report);
+    // TURN over TLS too: coturn serves the server's own certificate, which this browser
+    // accepts (netns.mjs).
+    for (const step of ['secure', 'camera', 'microphone', 'websocket', 'udp', 'turn-udp', 'turn-tcp', 'turn-tls', 'bandwidth', 'reconnect']) {
+      assert.equal(open.steps[step], 'pass', `${step}\n${open.report}`);
+    }
+    assert.match(open.report, /\[PASS\] Video and sound, direct \(UDP\): connected, udp, host candidate/);
+    await screenshots(page, 'check-pass');
+
+    hosts.blockUdp(hosts.student);
+    try {
+      const blocked = await runCheck(page, true);
+      assert.equal(blocked.result, 'warn', blocked.report);
+      assert.equal(blocked.steps.udp, 'warn', blocked.report);
+      assert.equal(blocked.steps['turn-tcp'], 'pass', blocked.report);
+      assert.equal(blocked.steps['turn-tls'], 'pass', blocked.report);
+      assert.equal(blocked.steps['turn-udp'], 'warn', blocked.report);
+      assert.equal(blocked.steps.websocket, 'pass', blocked.report);
+      assert.match(blocked.report, /\[PASS\] Relay over TCP: connected, through the relay \(tcp\)/);
+      await screenshots(page, 'check-udp-blocked');
+      // The copy button copies, or shows the text to copy by hand when the clipboard is
+      // refused; either way the report is what the page shows.
+      await page.click('[data-testid=check-copy]');
+      const copied = await page.evaluate(async () => {
+        const shown = document.querySelector('[data-testid=check-report]');
+        if (!shown.hidden) return shown.value;
+        return navigator.clipboard.readText().catch(() => null);
+      });
+      if (copied !== null) assert.match(copied, /Result: WARN/);
+    } finally {
+      hosts.unblockUdp(hosts.student);
+    }
+  } finally {
+    await context.close();
   }
 });

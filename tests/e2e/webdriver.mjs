@@ -134,3 +134,16 @@ export async function createClassAndGoLive(s, title) {
   }, { what: 'live with the link up', timeout: 45_000 });
   return s.text(await s.find('[data-testid=student-link]'));
 }
+
+/** Waits until the window's tile of `memberId` shows video and keeps playing. */
+export async function tilePlays(s, memberId, what = 'the student tile showing video') {
+  const tile = () => s.exec(
+    'const t = document.querySelector(`[data-testid=tile][data-member-id="${arguments[0]}"]`);'
+    + ' return t ? { frames: Number(t.dataset.frames || 0), hasVideo: t.dataset.hasVideo === "true" } : null;',
+    [memberId]);
+  const first = await eventually(async () => {
+    const t = await tile();
+    return t?.hasVideo && t.frames > 0 ? t : null;
+  }, { what, timeout: 60_000 });
+  await eventually(async () => (await tile()).frames > first.frames + 5, { what: 'the tile playing' });
+}

@@ -70,6 +70,8 @@ export class Call {
   private readonly off: Array<() => void> = [];
   /** Own-track commands not yet answered, so a late sync does not undo a fresh toggle. */
   private readonly inflight = new Set<MediaKind>();
+  /** Tracks whose video the SFU paused because this member's link is too weak. */
+  private readonly pausedVideo = new Set<string>();
   private ended = false;
   readonly whiteboard: Whiteboard;
   private readonly talk: TalkPanel;
@@ -222,6 +224,11 @@ export class Call {
         });
       }),
       s.on("answer", (sdp) => this.link?.handleAnswer(sdp)),
+      s.on("videoPaused", ({ track, paused }) => {
+        if (paused) this.pausedVideo.add(track);
+        else this.pausedVideo.delete(track);
+        this.scheduleRender();
+      }),
       this.local.on("track", ({ kind, track }) => this.onLocalTrack(kind, track)),
       this.local.on("enabled", () => this.scheduleRender()),
     );
@@ -546,7 +553,16 @@ export class Call {
     if (isSelf) {
       const st = (kind: MediaKind): TrackState =>
         this.local.isOn(kind) ? "on" : (kind === "audio" ? this.local.audio : this.local.video) ? "off" : "none";
-      return { member: m, isSelf, stream: this.local.stream, mic: st("audio"), cam: st("video"), canModerate: false, hand: handOf(room, m.id) };
+      return {
+        member: m,
+        isSelf,
+        stream: this.local.stream,
+        mic: st("audio"),
+        cam: st("video"),
+        canModerate: false,
+        hand: handOf(room, m.id),
+        videoPaused: false,
+      };
     }
     const st = (kind: TrackKind): TrackState => {
       const t = trackOf(room, m.id, kind);
@@ -560,6 +576,7 @@ export class Call {
       cam: st("camera"),
       canModerate: isTeacher,
       hand: handOf(room, m.id),
+      videoPaused: this.pausedVideo.has(trackOf(room, m.id, "camera")?.id ?? ""),
     };
   }
 

@@ -23,7 +23,10 @@ function params(): BootParams {
 
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html has no #app");
-if ("__TAURI_INTERNALS__" in window) {
+if (location.pathname === "/check") {
+  // The connectivity check: its own small page, loaded only here.
+  void import("./check/page").then((m) => m.startCheck(root));
+} else if ("__TAURI_INTERNALS__" in window) {
   // The teacher app's window: its own UI, loaded only here so students never download it.
   void import("./teacher/app").then((m) => m.startTeacher(root));
 } else {

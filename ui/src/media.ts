@@ -217,6 +217,17 @@ export interface PeerLinkEvents {
 }
 
 const ICE_GATHER_CAP_MS = 2_000;
+
+/**
+ * The camera's simulcast layers, lowest first (the SFU relies on that order): a quarter,
+ * half and full size of the 960×540 capture. A browser that sends fewer layers (small
+ * input, a weak uplink) just leaves the upper ones silent.
+ */
+export const SIMULCAST_LAYERS: readonly RTCRtpEncodingParameters[] = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 450_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
+];
 const ANSWER_DEADLINE_MS = 15_000;
 
 /**
@@ -276,6 +287,8 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
       this.videoTx = this.pc.addTransceiver(publish ? (this.local.video ?? "video") : "video", {
         direction: "sendonly",
         streams: [this.local.stream],
+        // Simulcast: the SFU gives each viewer the layer its link carries.
+        ...(publish ? { sendEncodings: SIMULCAST_LAYERS.map((l) => ({ ...l })) } : {}),
       });
       preferH264(this.videoTx);
       const offer = await this.pc.createOffer();
@@ -362,24 +375,7 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
   }
 
   private iceGathered(): Promise<void> {
-    if (this.pc.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.pc.removeEventListener("icegatheringstatechange", check);
-        this.pc.removeEventListener("icecandidate", onCandidate);
-        resolve();
-      };
-      const check = () => {
-        if (this.pc.iceGatheringState === "complete") done();
-      };
-      const onCandidate = (e: RTCPeerConnectionIceEvent) => {
-        if (e.candidate === null) done();
-      };
-      const timer = setTimeout(done, ICE_GATHER_CAP_MS);
-      this.pc.addEventListener("icegatheringstatechange", check);
-      this.pc.addEventListener("icecandidate", onCandidate);
-    });
+    return iceGathered(this.pc, ICE_GATHER_CAP_MS);
   }
 
   private onTrack(ev: RTCTrackEvent): void {
@@ -440,6 +436,12 @@ export interface InboundMemberStats {
   /** From the member's <video> element: non-zero once frames are actually shown. */
   videoWidth: number;
   audioBytesReceived: number;
+  /** Video bytes received, and the width of the latest decoded frame (the layer). */
+  videoBytesReceived: number;
+  frameWidth: number;
+  /** Audio the decoder had to invent for lost packets (a break in the sound). */
+  concealedSamples: number;
+  totalSamplesReceived: number;
 }
 
 export interface CandidateInfo {
@@ -458,6 +460,8 @@ export interface CandidatePairInfo {
   nominated: boolean;
   bytesSent: number;
   bytesReceived: number;
+  /** The pair's latest round trip, when the browser has measured one. */
+  rttMs: number | null;
 }
 
 type StatsRecord = Record<string, unknown> & { id: string; type: string };
@@ -539,7 +543,16 @@ export async function inboundStats(
   const row = (m: MemberId) => {
     let r = by.get(m);
     if (!r) {
-      r = { memberId: m, framesDecoded: 0, videoWidth: videoWidthOf(m), audioBytesReceived: 0 };
+      r = {
+        memberId: m,
+        framesDecoded: 0,
+        videoWidth: videoWidthOf(m),
+        audioBytesReceived: 0,
+        videoBytesReceived: 0,
+        frameWidth: 0,
+        concealedSamples: 0,
+        totalSamplesReceived: 0,
+      };
       by.set(m, r);
     }
     return r;
@@ -551,16 +564,54 @@ export async function inboundStats(
       const member = ownerOf(link, s);
       if (!member) continue;
       const r = row(member);
-      if (s.kind === "video") r.framesDecoded += num(s.framesDecoded);
-      else if (s.kind === "audio") r.audioBytesReceived += num(s.bytesReceived);
+      if (s.kind === "video") {
+        r.framesDecoded += num(s.framesDecoded);
+        r.videoBytesReceived += num(s.bytesReceived);
+        r.frameWidth = Math.max(r.frameWidth, num(s.frameWidth));
+      } else if (s.kind === "audio") {
+        r.audioBytesReceived += num(s.bytesReceived);
+        r.concealedSamples += num(s.concealedSamples);
+        r.totalSamplesReceived += num(s.totalSamplesReceived);
+      }
     }
   }
   return [...by.values()];
 }
 
+/**
+ * Resolves once `pc` has gathered its candidates, or after `capMs`: a STUN or TURN
+ * server that never answers must not hold up the offer (the SFU's host candidate and
+ * whatever else arrived still connect).
+ */
+export function iceGathered(pc: RTCPeerConnection, capMs: number): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      pc.removeEventListener("icecandidate", onCandidate);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    const onCandidate = (e: RTCPeerConnectionIceEvent) => {
+      if (e.candidate === null) done();
+    };
+    const timer = setTimeout(done, capMs);
+    pc.addEventListener("icegatheringstatechange", check);
+    pc.addEventListener("icecandidate", onCandidate);
+  });
+}
+
 export async function selectedCandidatePairs(link: PeerLink | null): Promise<CandidatePairInfo[]> {
   if (!link || link.isClosed) return [];
-  const all = records(await link.pc.getStats());
+  return candidatePairsOf(link.pc);
+}
+
+/** The candidate pairs `pc` uses (the selected one first), with their candidates. */
+export async function candidatePairsOf(pc: RTCPeerConnection): Promise<CandidatePairInfo[]> {
+  const all = records(await pc.getStats());
   const byId = new Map(all.map((s) => [s.id, s]));
   const selected = new Set<string>();
   for (const s of all) {
@@ -587,6 +638,7 @@ export async function selectedCandidatePairs(link: PeerLink | null): Promise<Can
       nominated: s.nominated === true,
       bytesSent: num(s.bytesSent),
       bytesReceived: num(s.bytesReceived),
+      rttMs: typeof s.currentRoundTripTime === "number" ? s.currentRoundTripTime * 1000 : null,
     }));
 }
 

@@ -55,6 +55,8 @@ export interface SessionEvents {
   serverError: ErrorMsg;
   offer: string;
   answer: string;
+  /** The SFU stopped (or resumed) a track's video for this member's weak link. */
+  videoPaused: { track: string; paused: boolean };
 }
 
 const PING_EVERY_MS = 10_000;
@@ -337,6 +339,9 @@ export class Session extends Emitter<SessionEvents> {
       case "pong":
         this.unansweredSince = null;
         this.rttMs = performance.now() - msg.t;
+        break;
+      case "video_paused":
+        this.emit("videoPaused", { track: msg.track, paused: msg.paused });
         break;
     }
   }

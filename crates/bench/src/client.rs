@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -64,6 +66,8 @@ pub struct Endpoint {
     local: SocketAddr,
     pending: Option<SdpPendingOffer>,
     sends: (Option<Mid>, Option<Mid>),
+    /// Simulcast layers the video is written as, lowest first; empty for one layer.
+    rids: Vec<Rid>,
 }
 
 impl Endpoint {
@@ -84,13 +88,26 @@ impl Endpoint {
             local,
             pending: None,
             sends: (None, None),
+            rids: Vec::new(),
         })
     }
 
-    /// A publisher's offer: one sendonly video and one sendonly audio transceiver.
-    pub fn publisher_offer(&mut self) -> anyhow::Result<Local> {
+    /// A publisher's offer: one sendonly video and one sendonly audio transceiver. With
+    /// `simulcast`, the video goes as three layers (rids q, h, f), as browsers send it;
+    /// each layer carries the same test stream, so the SFU's cost is what is measured.
+    pub fn publisher_offer(&mut self, simulcast: bool) -> anyhow::Result<Local> {
         let mut change = self.rtc.sdp_api();
-        let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let layers = simulcast.then(|| {
+            let mut s = Simulcast::new();
+            for rid in ["q", "h", "f"] {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
+        if let Some(s) = &layers {
+            self.rids = s.send.iter().map(|l| l.rid).collect();
+        }
+        let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, layers);
         let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let (offer, pending) = change.apply().context("no offer")?;
         self.pending = Some(pending);
@@ -129,6 +146,11 @@ impl Endpoint {
     ) -> anyhow::Result<()> {
         let mut buf = vec![0u8; 2048];
         let (video_mid, audio_mid) = self.sends;
+        let rids: Vec<Option<Rid>> = if self.rids.is_empty() {
+            vec![None]
+        } else {
+            self.rids.iter().copied().map(Some).collect()
+        };
         let mut connected = false;
         let (mut got_audio, mut got_video, mut counted_ready) = (false, false, false);
         let start = Instant::now();
@@ -211,9 +233,11 @@ impl Endpoint {
             if let (Some(frames), true) = (&media, connected) {
                 if now >= next_video {
                     if let Some(mid) = video_mid {
-                        let data = frames[(video_n as usize) % frames.len()].clone();
+                        let data = &frames[(video_n as usize) % frames.len()];
                         let t = MediaTime::new(video_n * 3000, Frequency::NINETY_KHZ);
-                        write(&mut self.rtc, mid, Codec::H264, now, t, data);
+                        for rid in &rids {
+                            write(&mut self.rtc, mid, *rid, Codec::H264, now, t, data.clone());
+                        }
                     }
                     video_n += 1;
                     next_video = start + Duration::from_micros(video_n * 33_333);
@@ -225,7 +249,7 @@ impl Endpoint {
                         let mut data = vec![0x5au8; 80];
                         data[..8].copy_from_slice(&clock.micros().to_be_bytes());
                         let t = MediaTime::new(audio_n * 960, Frequency::FORTY_EIGHT_KHZ);
-                        write(&mut self.rtc, mid, Codec::Opus, now, t, data);
+                        write(&mut self.rtc, mid, None, Codec::Opus, now, t, data);
                     }
                     audio_n += 1;
                     next_audio = start + Duration::from_millis(audio_n * 20);
@@ -236,10 +260,21 @@ impl Endpoint {
     }
 }
 
-fn write(rtc: &mut Rtc, mid: Mid, codec: Codec, now: Instant, t: MediaTime, data: Vec<u8>) {
-    let Some(writer) = rtc.writer(mid) else {
+fn write(
+    rtc: &mut Rtc,
+    mid: Mid,
+    rid: Option<Rid>,
+    codec: Codec,
+    now: Instant,
+    t: MediaTime,
+    data: Vec<u8>,
+) {
+    let Some(mut writer) = rtc.writer(mid) else {
         return;
     };
+    if let Some(rid) = rid {
+        writer = writer.rid(rid);
+    }
     let Some(pt) = writer
         .payload_params()
         .find(|p| p.spec().codec == codec)

@@ -65,6 +65,10 @@ struct FanoutArgs {
     /// Also run Janus's VideoRoom (Debian's `janus`) under the same load.
     #[arg(long)]
     janus: bool,
+    /// Also run Aula with the publisher sending three simulcast layers (each viewer gets
+    /// one), as browsers publish.
+    #[arg(long)]
+    simulcast: bool,
     /// Video bitrate of the test stream.
     #[arg(long, default_value_t = 500)]
     kbps: u32,
@@ -73,6 +77,7 @@ struct FanoutArgs {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Target {
     Aula,
+    AulaSimulcast,
     Janus,
 }
 
@@ -124,6 +129,9 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &n in &args.subscribers {
         let mut targets = vec![Target::Aula];
+        if args.simulcast {
+            targets.push(Target::AulaSimulcast);
+        }
         if args.janus {
             targets.push(Target::Janus);
         }
@@ -159,6 +167,20 @@ async fn fanout(args: FanoutArgs) -> anyhow::Result<()> {
                 a.p99_ms / j.p99_ms.max(0.001)
             );
         }
+        let s = rows
+            .iter()
+            .find(|r| r.target == Target::AulaSimulcast && r.subscribers == *n);
+        if let (Some(a), Some(s)) = (a, s) {
+            println!(
+                "simulcast at {n} subscribers: {:.2}x the CPU per forwarded packet of one layer{}",
+                s.cpu_us_per_packet / a.cpu_us_per_packet,
+                j.map(|j| format!(
+                    ", {:.2}x Janus's (one layer)",
+                    s.cpu_us_per_packet / j.cpu_us_per_packet
+                ))
+                .unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }
@@ -187,6 +209,7 @@ fn table_row(r: &Row) -> String {
 /// Starts one endpoint and its signaling task.
 async fn endpoint<F, Fut>(
     publisher: bool,
+    simulcast: bool,
     frames: &Arc<Vec<Vec<u8>>>,
     stats: &Arc<Stats>,
     clock: &Arc<Clock>,
@@ -201,7 +224,7 @@ where
     let (local_tx, local_rx) = mpsc::channel(16);
     let (remote_tx, remote_rx) = mpsc::channel(16);
     let first = if publisher {
-        ep.publisher_offer()?
+        ep.publisher_offer(simulcast)?
     } else {
         ep.subscriber_offer()?
     };
@@ -240,7 +263,7 @@ async fn run_once(
     let until = Instant::now() + Duration::from_secs(args.warmup_seconds + args.seconds + 10);
 
     let (pid, server): (u32, Server) = match target {
-        Target::Aula => {
+        Target::Aula | Target::AulaSimulcast => {
             let s = aula::AulaServer::start(&args.server_bin).await?;
             (s.pid, Server::Aula(s))
         }
@@ -253,14 +276,21 @@ async fn run_once(
     match &server {
         Server::Aula(s) => {
             let (addr, token) = (s.http.clone(), s.teacher_token.clone());
-            endpoint(true, &frames, &stats, &clock, until, move |l, r| {
-                aula::signal(addr, token, l, r)
-            })
+            let simulcast = target == Target::AulaSimulcast;
+            endpoint(
+                true,
+                simulcast,
+                &frames,
+                &stats,
+                &clock,
+                until,
+                move |l, r| aula::signal(addr, token, l, r),
+            )
             .await?;
             for i in 0..n {
                 let token = s.student_token(&http, &format!("sub{i}")).await?;
                 let addr = s.http.clone();
-                endpoint(false, &frames, &stats, &clock, until, move |l, r| {
+                endpoint(false, false, &frames, &stats, &clock, until, move |l, r| {
                     aula::signal(addr, token, l, r)
                 })
                 .await?;
@@ -270,13 +300,13 @@ async fn run_once(
             let (url, room) = (s.url.clone(), s.room);
             let feed = Arc::new(tokio::sync::OnceCell::new());
             let f = feed.clone();
-            endpoint(true, &frames, &stats, &clock, until, move |l, r| {
+            endpoint(true, false, &frames, &stats, &clock, until, move |l, r| {
                 janus::publish(url, room, f, l, r)
             })
             .await?;
             for _ in 0..n {
                 let (url, f) = (s.url.clone(), feed.clone());
-                endpoint(false, &frames, &stats, &clock, until, move |l, r| {
+                endpoint(false, false, &frames, &stats, &clock, until, move |l, r| {
                     janus::subscribe(url, room, f, l, r)
                 })
                 .await?;

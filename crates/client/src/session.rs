@@ -700,7 +700,10 @@ impl Worker {
                 *lock(&self.replica) = Some(Room::from_snapshot(&snapshot));
                 self.publish_room();
             }
-            ServerMsg::Welcome { .. } | ServerMsg::Waiting | ServerMsg::Pong { .. } => {}
+            ServerMsg::Welcome { .. }
+            | ServerMsg::Waiting
+            | ServerMsg::Pong { .. }
+            | ServerMsg::VideoPaused { .. } => {}
         }
         Ok(())
     }

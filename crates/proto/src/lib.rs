@@ -84,6 +84,10 @@ pub fn typescript_bindings() -> String {
         InviteCreated::decl(&cfg),
         JoinRequest::decl(&cfg),
         JoinGranted::decl(&cfg),
+        CheckStarted::decl(&cfg),
+        CheckOffer::decl(&cfg),
+        CheckAnswer::decl(&cfg),
+        CheckUploaded::decl(&cfg),
         ApiError::decl(&cfg),
     ];
     render_bindings("crates/proto", "aula-proto", &decls)

@@ -703,6 +703,12 @@ pub enum ServerMsg {
     Pong {
         t: f64,
     },
+    /// This member's link cannot carry even the lowest video layer of `track`: the SFU
+    /// sends its audio only until the link recovers (`paused: false`).
+    VideoPaused {
+        track: TrackId,
+        paused: bool,
+    },
 }
 
 // ---- REST ----
@@ -746,6 +752,38 @@ pub struct JoinGranted {
     pub class_id: String,
     pub role: Role,
     pub expires_at_ms: u64,
+}
+
+/// `POST /api/check`: a connectivity check, open for a couple of minutes. Anyone may
+/// start one (the page is for students before they have a link, and for a school's IT
+/// desk); each source address may start a few a minute.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct CheckStarted {
+    pub check: String,
+    /// The server's STUN/TURN servers, with credentials that expire with the check.
+    pub ice_servers: Vec<IceServer>,
+    pub expires_at_ms: u64,
+    /// Largest `bytes` the bandwidth endpoints take.
+    pub max_transfer_bytes: u64,
+}
+
+/// `POST /api/check/{check}/offer`: one peer connection of the check, offered by the
+/// browser (receive-only audio, so only ICE and DTLS run). The answer carries the SFU's
+/// host candidate.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct CheckOffer {
+    pub sdp: String,
+}
+
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct CheckAnswer {
+    pub sdp: String,
+}
+
+/// `POST /api/check/{check}/upload`: how many bytes of the body arrived.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct CheckUploaded {
+    pub bytes: u64,
 }
 
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]

@@ -128,6 +128,28 @@ pub struct Cli {
     /// (the listen and advertised addresses and the public URL's host are always in).
     #[arg(long, env = "AULA_TLS_NAMES", value_delimiter = ',')]
     pub tls_names: Option<Vec<String>>,
+    /// HTTPS with a certificate from Let's Encrypt (or the ACME CA of `acme_directory`)
+    /// for this DNS name; repeat it or separate names with commas. Each name must point at
+    /// this server and the CA must reach the listen port as port 443: it checks the name
+    /// there with TLS-ALPN-01. Kept in `<data dir>/acme/` and renewed by itself.
+    #[arg(long = "acme-domain", env = "AULA_ACME_DOMAINS", value_delimiter = ',')]
+    pub acme_domains: Option<Vec<String>>,
+    /// Who the CA writes to about the certificate, e.g. `mailto:it@school.example`
+    /// (a bare address gets `mailto:`); comma separated.
+    #[arg(
+        long = "acme-contact",
+        env = "AULA_ACME_CONTACT",
+        value_delimiter = ','
+    )]
+    pub acme_contact: Option<Vec<String>>,
+    /// The ACME CA's directory URL. Default: Let's Encrypt
+    /// (https://acme-v02.api.letsencrypt.org/directory).
+    #[arg(long, env = "AULA_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+    /// PEM file of extra roots to trust when talking to the ACME directory (a private CA,
+    /// or a test CA such as pebble's).
+    #[arg(long, env = "AULA_ACME_CA")]
+    pub acme_ca: Option<PathBuf>,
     /// TURN/STUN URLs handed to every client, comma separated, e.g.
     /// `turn:turn.school.example:3478?transport=udp,turn:turn.school.example:3478?transport=tcp,turns:turn.school.example:443?transport=tcp`.
     #[arg(long, env = "AULA_TURN_URLS", value_delimiter = ',')]
@@ -148,6 +170,10 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_self_signed: Option<bool>,
     tls_names: Option<Vec<String>>,
+    acme_domains: Option<Vec<String>>,
+    acme_contact: Option<Vec<String>>,
+    acme_directory: Option<String>,
+    acme_ca: Option<PathBuf>,
     turn_urls: Option<Vec<String>>,
     turn_secret: Option<String>,
     turn_ttl_secs: Option<u64>,
@@ -282,7 +308,24 @@ impl Config {
         };
         let listen = cli.listen.or(file.listen).unwrap_or(d.listen);
         let media_advertise_ip = cli.media_advertise_ip.or(file.media_advertise_ip);
-        let public_url = cli.public_url.or(file.public_url);
+        let acme = acme_source(
+            cli.acme_domains.or(file.acme_domains),
+            cli.acme_contact.or(file.acme_contact),
+            cli.acme_directory.or(file.acme_directory),
+            cli.acme_ca.or(file.acme_ca),
+        )?;
+        // With ACME the links name the certificate's first name (and the port, unless it
+        // is 443): the certificate is good for nothing else.
+        let public_url = cli.public_url.or(file.public_url).or_else(|| {
+            let Some(crate::tls::TlsSource::Acme { domains, .. }) = &acme else {
+                return None;
+            };
+            match listen.port() {
+                443 => Some(format!("https://{}", domains[0])),
+                0 => None,
+                port => Some(format!("https://{}:{port}", domains[0])),
+            }
+        });
         let tls = match (
             cli.tls_cert.or(file.tls_cert),
             cli.tls_key.or(file.tls_key),
@@ -306,6 +349,16 @@ impl Config {
                 })
             }
             (None, None, false) => None,
+        };
+        let tls = match (acme, tls) {
+            (Some(_), Some(crate::tls::TlsSource::SelfSigned { .. })) => anyhow::bail!(
+                "acme_domains and tls_self_signed are two ways to get a certificate: choose one"
+            ),
+            (Some(_), Some(_)) => anyhow::bail!(
+                "acme_domains and tls_cert/tls_key are two ways to get a certificate: choose one"
+            ),
+            (Some(acme), None) => Some(acme),
+            (None, tls) => tls,
         };
         let turn = match (
             cli.turn_urls.or(file.turn_urls),
@@ -449,6 +502,95 @@ impl Config {
     }
 }
 
+/// The ACME settings, checked: `None` when no domain is given (and nothing else of ACME).
+fn acme_source(
+    domains: Option<Vec<String>>,
+    contact: Option<Vec<String>>,
+    directory: Option<String>,
+    ca_pem: Option<PathBuf>,
+) -> anyhow::Result<Option<crate::tls::TlsSource>> {
+    let domains: Vec<String> = domains
+        .unwrap_or_default()
+        .iter()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .fold(Vec::new(), |mut seen, d| {
+            if !seen.contains(&d) {
+                seen.push(d);
+            }
+            seen
+        });
+    if domains.is_empty() {
+        if contact.is_some() || directory.is_some() || ca_pem.is_some() {
+            anyhow::bail!(
+                "acme_contact, acme_directory and acme_ca need acme_domains (the names to get a certificate for)"
+            );
+        }
+        return Ok(None);
+    }
+    for d in &domains {
+        if d.parse::<IpAddr>().is_ok() {
+            anyhow::bail!(
+                "acme_domains: {d:?} is an address; an ACME certificate names DNS names (use tls_self_signed on a LAN)"
+            );
+        }
+        if d.contains('*') {
+            anyhow::bail!(
+                "acme_domains: {d:?} is a wildcard, which TLS-ALPN-01 cannot prove; name each host"
+            );
+        }
+        let valid = d.len() <= 253
+            && d.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !valid {
+            anyhow::bail!("acme_domains: {d:?} is not a DNS name");
+        }
+    }
+    let mut contacts = Vec::new();
+    for c in contact.unwrap_or_default() {
+        let c = c.trim();
+        if c.is_empty() {
+            continue;
+        }
+        let url = if c.starts_with("mailto:") {
+            c.to_owned()
+        } else if !c.contains(':') {
+            format!("mailto:{c}")
+        } else {
+            anyhow::bail!(
+                "acme_contact: {c:?} is not an email address (mailto:someone@school.example)"
+            );
+        };
+        let address = url.strip_prefix("mailto:").unwrap_or_default();
+        let (user, host) = address.split_once('@').unwrap_or(("", ""));
+        if user.is_empty() || host.is_empty() || address.chars().any(char::is_whitespace) {
+            anyhow::bail!(
+                "acme_contact: {c:?} is not an email address (mailto:someone@school.example)"
+            );
+        }
+        contacts.push(url);
+    }
+    let directory = directory
+        .map(|d| d.trim().to_owned())
+        .unwrap_or_else(|| crate::acme::LETS_ENCRYPT.to_owned());
+    if !directory.starts_with("https://") || url_host(&directory).is_none() {
+        anyhow::bail!("acme_directory: {directory:?} is not an https:// URL");
+    }
+    Ok(Some(crate::tls::TlsSource::Acme {
+        domains,
+        contact: contacts,
+        directory,
+        ca_pem,
+    }))
+}
+
 fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("aula");
@@ -495,14 +637,15 @@ mod tests {
         assert_eq!(url_host("https:///x"), None);
     }
 
+    /// The configuration these flags give, or the mistake they make.
+    fn load(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("aula-server").chain(args.iter().copied()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Config::load(cli)
+    }
+
     #[test]
     fn tls_and_turn_flags_and_their_mistakes() {
-        let load = |args: &[&str]| {
-            let cli =
-                Cli::try_parse_from(std::iter::once("aula-server").chain(args.iter().copied()))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Config::load(cli)
-        };
         let c = load(&[
             "--tls-self-signed",
             "--listen",
@@ -540,6 +683,121 @@ mod tests {
         assert!(format!("{e:#}").contains("turn_secret"), "{e:#}");
         let e = load(&["--turn-urls", "http://t.example", "--turn-secret", "s"]).unwrap_err();
         assert!(format!("{e:#}").contains("not a turn:"), "{e:#}");
+    }
+
+    #[test]
+    fn acme_flags_and_their_mistakes() {
+        // Repeated and comma-separated names, tidied; a bare address gets mailto:.
+        let c = load(&[
+            "--listen",
+            "0.0.0.0:443",
+            "--acme-domain",
+            "Class.School.Example.",
+            "--acme-domain",
+            "class.school.example,www.school.example",
+            "--acme-contact",
+            "it@school.example",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(crate::tls::TlsSource::Acme {
+                domains: vec!["class.school.example".into(), "www.school.example".into()],
+                contact: vec!["mailto:it@school.example".into()],
+                directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+                ca_pem: None,
+            })
+        );
+        assert_eq!(
+            c.public_url.as_deref(),
+            Some("https://class.school.example"),
+            "port 443 is left out of the links"
+        );
+        // Another port stays in the links; an explicit public URL wins; a test CA.
+        let c = load(&[
+            "--listen",
+            "127.0.0.1:8443",
+            "--acme-domain",
+            "localhost",
+            "--acme-directory",
+            "https://127.0.0.1:14000/dir",
+            "--acme-ca",
+            "/etc/pebble/ca.pem",
+            "--acme-contact",
+            "mailto:a@b.example",
+        ])
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://localhost:8443"));
+        assert_eq!(
+            c.tls,
+            Some(crate::tls::TlsSource::Acme {
+                domains: vec!["localhost".into()],
+                contact: vec!["mailto:a@b.example".into()],
+                directory: "https://127.0.0.1:14000/dir".into(),
+                ca_pem: Some("/etc/pebble/ca.pem".into()),
+            })
+        );
+        let c = load(&[
+            "--acme-domain",
+            "class.school.example",
+            "--public-url",
+            "https://aula.school.example",
+        ])
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://aula.school.example"));
+        // Mistakes, each with its reason.
+        let mistakes: &[(&[&str], &str)] = &[
+            (
+                &["--acme-domain", "a.example", "--tls-self-signed"],
+                "choose one",
+            ),
+            (
+                &[
+                    "--acme-domain",
+                    "a.example",
+                    "--tls-cert",
+                    "/c.pem",
+                    "--tls-key",
+                    "/k.pem",
+                ],
+                "tls_cert/tls_key",
+            ),
+            (
+                &["--acme-contact", "mailto:it@a.example"],
+                "need acme_domains",
+            ),
+            (&["--acme-ca", "/ca.pem"], "need acme_domains"),
+            (&["--acme-domain", "192.168.1.20"], "is an address"),
+            (&["--acme-domain", "*.school.example"], "wildcard"),
+            (&["--acme-domain", "bad_name.example"], "not a DNS name"),
+            (&["--acme-domain", "a-.example"], "not a DNS name"),
+            (
+                &["--acme-domain", "a.example", "--acme-contact", "tel:+123"],
+                "not an email address",
+            ),
+            (
+                &[
+                    "--acme-domain",
+                    "a.example",
+                    "--acme-contact",
+                    "mailto:nobody",
+                ],
+                "not an email address",
+            ),
+            (
+                &[
+                    "--acme-domain",
+                    "a.example",
+                    "--acme-directory",
+                    "http://ca.example/dir",
+                ],
+                "not an https:// URL",
+            ),
+        ];
+        for (args, says) in mistakes {
+            let e = load(args).unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{args:?}: {e:#}");
+        }
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/mail", get(mail_log))
         .route("/api/sfu/peers", get(sfu_peers))
+        .route("/api/check", post(crate::check::start))
+        .route("/api/check/{id}", axum::routing::delete(crate::check::end))
+        .route("/api/check/{id}/offer", post(crate::check::offer))
+        .route("/api/check/{id}/download", get(crate::check::download))
+        .route(
+            "/api/check/{id}/upload",
+            post(crate::check::upload)
+                .layer(DefaultBodyLimit::max(crate::check::MAX_TRANSFER_BYTES)),
+        )
+        .route("/api/check/{id}/ws", get(crate::check::echo))
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -469,12 +479,12 @@ fn valid_device(d: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn too_many(retry_ms: u64, what: &str) -> Response {
+pub fn too_many(retry_ms: u64, what: &str) -> Response {
     let secs = retry_ms.div_ceil(1000).max(1);
     let mut res = fail(
         StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RateLimited,
-        format!("too many joins {what}; try again in {secs} s"),
+        format!("too many {what}; try again in {secs} s"),
     )
     .into_response();
     if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
@@ -500,12 +510,12 @@ async fn join(
         .per_addr
         .take(&addr, now);
     if let Err(retry) = limited {
-        return Err(too_many(retry, "from this address"));
+        return Err(too_many(retry, "joins from this address"));
     }
     join_checked(&state, &addr, b)
         .await
         .map_err(IntoResponse::into_response)?
-        .map_err(|retry| too_many(retry, "through this link"))
+        .map_err(|retry| too_many(retry, "joins through this link"))
 }
 
 /// `Ok(Err(ms))` when the invite's own limit refuses it.
@@ -710,7 +720,9 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 /// Whether storage answers; also what a connection past the caps gets for `/healthz`.
 /// `ok` (or the storage failure, 503), then one line per TURN server: an unreachable
 /// TURN server does not make the server unhealthy (students on open networks still get
-/// media), but it is what an operator must see first when some students get none.
+/// media), but it is what an operator must see first when some students get none. With
+/// ACME, one line per name: `acme <name> certificate ready|pending` (pending: HTTPS
+/// handshakes fail until the CA issues the first certificate; the log says why).
 pub fn health(state: &AppState) -> Response {
     let mut turn = String::new();
     for (url, up) in state.turn_health.snapshot() {
@@ -720,6 +732,9 @@ pub fn health(state: &AppState) -> Response {
             None => "not checked yet",
         };
         turn.push_str(&format!("turn {url} {word}\n"));
+    }
+    if let Some(acme) = state.tls.as_ref().and_then(|t| t.acme.as_ref()) {
+        turn.push_str(&acme.health_lines());
     }
     match state.storage.meta("token_secret") {
         Ok(_) => (StatusCode::OK, format!("ok\n{turn}")).into_response(),
@@ -736,6 +751,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     text.push_str(&state.conns.prometheus());
     text.push_str(&state.sfu.metrics().prometheus());
     text.push_str(&state.turn_health.prometheus());
+    text.push_str(&format!(
+        "# HELP aula_checks_open Connectivity checks (/check) open now.\n# TYPE aula_checks_open gauge\naula_checks_open {}\n",
+        state.checks.open_count()
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

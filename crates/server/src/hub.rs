@@ -63,6 +63,12 @@ impl Hub {
             .collect()
     }
 
+    /// Every room, taken out of the map (the server is stopping).
+    pub fn take_rooms(&self) -> Vec<mpsc::Sender<RoomMsg>> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.drain().map(|(_, (_, tx))| tx).collect()
+    }
+
     pub fn next_peer_id(&self) -> PeerId {
         self.next_peer.fetch_add(1, Relaxed) + 1
     }

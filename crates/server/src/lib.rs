@@ -5,8 +5,10 @@
 //! `aula-server` binary is a thin wrapper.
 
 mod access;
+mod acme;
 pub mod assets;
 pub mod auth;
+mod check;
 pub mod config;
 mod conn;
 mod http;
@@ -67,6 +69,8 @@ pub struct AppState {
     tls: Option<tls::Tls>,
     /// What the TURN servers' last probes found.
     turn_health: Arc<turn::TurnHealth>,
+    /// Connectivity checks (`/check`) that are open.
+    checks: check::Checks,
 }
 
 /// What a started server tells its caller.
@@ -190,7 +194,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     });
     let tls_ready = (
         if tls.is_some() { "https" } else { "http" },
-        tls.as_ref().map(|t| t.fingerprint.clone()),
+        tls.as_ref().and_then(|t| t.fingerprint.clone()),
         tls.as_ref().is_some_and(|t| t.self_signed),
     );
     let data_dir = cfg.data_dir.display().to_string();
@@ -233,6 +237,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         report_fonts: report_fonts(),
         tls,
         turn_health,
+        checks: check::Checks::default(),
     });
     if state.cfg.turn.is_some() {
         state
@@ -251,11 +256,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
     // SFU events go to the room that owns the peer.
     let st = state.clone();
+    let mut stop = state.shutdown.clone();
     tokio::spawn(async move {
-        while let Some(ev) = sfu_events.recv().await {
+        loop {
+            let ev = tokio::select! {
+                ev = sfu_events.recv() => ev,
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let Some(ev) = ev else { return };
             let peer = match &ev {
                 aula_sfu::SfuEvent::Offer { peer, .. }
                 | aula_sfu::SfuEvent::Connected { peer }
+                | aula_sfu::SfuEvent::VideoPaused { peer, .. }
                 | aula_sfu::SfuEvent::Closed { peer } => *peer,
             };
             if let Some(class) = st.hub.class_of_peer(peer) {
@@ -265,10 +277,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     });
     // Room timers (disconnect grace, quiz time limits) need a clock; the rooms have none.
     let st = state.clone();
+    let mut stop = state.shutdown.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
             for room in st.hub.all_rooms() {
                 let _ = room.try_send(RoomMsg::Tick);
             }
@@ -281,11 +297,21 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let (tx, rx) = oneshot::channel::<()>();
     let st = state.clone();
     let task = tokio::spawn(async move {
-        net::serve(listener, st, app, async move {
+        net::serve(listener, st.clone(), app, async move {
             let _ = rx.await;
             let _ = stopping.send(true);
         })
         .await;
+        // A stopped server holds nothing: rooms checkpoint and end, and the media socket
+        // closes, so the same ports can be bound again in this process (the teacher app
+        // restarts its embedded server to turn LAN classes on and off).
+        for room in st.hub.take_rooms() {
+            let (done, ended) = oneshot::channel();
+            if room.send(RoomMsg::Stop { done }).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(10), ended).await;
+            }
+        }
+        st.sfu.stop().await;
     });
     Ok(Running {
         ready: Ready {

@@ -550,7 +550,8 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// A connection to the port when TLS is on: a TLS handshake gets HTTPS; plain HTTP from
 /// loopback is served as it is without TLS; plain HTTP from elsewhere is redirected to
 /// `https://` on the same port. The first byte tells which, and must arrive within the
-/// header deadline, as must the handshake.
+/// header deadline, as must the handshake. A handshake that negotiated `acme-tls/1` was
+/// an ACME CA's TLS-ALPN-01 validation (see [`crate::acme`]): it is closed at once.
 async fn serve_tls_port(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -592,7 +593,7 @@ async fn serve_tls_port(
         }
         return;
     }
-    let stream = match tokio::time::timeout(deadline, tls.acceptor.accept(io)).await {
+    let mut stream = match tokio::time::timeout(deadline, tls.acceptor.accept(io)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             state.conns.tls_failures_total.fetch_add(1, Relaxed);
@@ -604,6 +605,14 @@ async fn serve_tls_port(
             return;
         }
     };
+    if crate::tls::is_acme_validation(stream.get_ref().1) {
+        // An ACME CA checking TLS-ALPN-01: the certificate resolver has already answered
+        // it with the challenge certificate. Nothing is served on such a connection.
+        tracing::info!(%peer, "answered an ACME TLS-ALPN-01 validation");
+        let _ =
+            tokio::time::timeout(deadline, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+        return;
+    }
     if busy {
         serve_busy(stream, state).await;
     } else {

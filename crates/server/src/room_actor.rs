@@ -60,6 +60,11 @@ pub enum RoomMsg {
     },
     Sfu(SfuEvent),
     Tick,
+    /// The server stops: checkpoint and end, then say so. Its connections are closed by
+    /// the same shutdown.
+    Stop {
+        done: oneshot::Sender<()>,
+    },
     /// Attendance, engagement and quizzes so far, for the report API.
     /// One session's report (0-based; the latest when `None`); `None` past the last.
     /// The live heatmap asks every few seconds: only that session is built.
@@ -234,6 +239,11 @@ impl RoomActor {
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
                 RoomMsg::More { conn } => self.pump(conn),
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
+                RoomMsg::Stop { done } => {
+                    self.checkpoint();
+                    let _ = done.send(());
+                    return;
+                }
                 RoomMsg::Report { session, reply } => {
                     let n = self.room.sessions().len();
                     let report = match session {
@@ -633,6 +643,17 @@ impl RoomActor {
                 }
             }
             SfuEvent::Connected { .. } => {}
+            SfuEvent::VideoPaused {
+                peer,
+                member,
+                mid,
+                paused,
+            } => {
+                if let Some(conn) = self.conn_of_peer(peer) {
+                    let track = aula_room::track_id(&MemberId(member), &mid);
+                    self.send(conn, &ServerMsg::VideoPaused { track, paused });
+                }
+            }
             SfuEvent::Closed { peer } => {
                 self.state.hub.forget_peer(peer);
                 let Some(conn) = self.conn_of_peer(peer) else {

@@ -1,5 +1,6 @@
-//! HTTPS in the server itself: the operator's certificate files, or a self-signed
-//! certificate made for a class on a LAN and kept in the data directory.
+//! HTTPS in the server itself: the operator's certificate files, a self-signed
+//! certificate made for a class on a LAN and kept in the data directory, or a certificate
+//! from Let's Encrypt (any ACME CA) got and renewed by the server ([`crate::acme`]).
 //!
 //! Browsers give the camera and microphone only to secure origins (HTTPS, or localhost),
 //! so a student on another device needs HTTPS to be seen and heard. One port serves
@@ -27,16 +28,32 @@ pub enum TlsSource {
     /// Made here for these names and addresses, kept in `<data dir>/tls/`, and made again
     /// only when the names change (so students accept it once per address).
     SelfSigned { names: Vec<String> },
+    /// From an ACME CA (Let's Encrypt by default) for these DNS names, proven with
+    /// TLS-ALPN-01 on the listen port, kept in `<data dir>/acme/` and renewed by itself.
+    Acme {
+        domains: Vec<String>,
+        /// The account's contacts (`mailto:` URLs); may be empty.
+        contact: Vec<String>,
+        /// The CA's directory URL.
+        directory: String,
+        /// Extra roots (PEM) the ACME client trusts for the directory: a private CA's, or a
+        /// test CA's such as pebble's.
+        ca_pem: Option<PathBuf>,
+    },
 }
 
 /// The TLS side of the HTTP listener.
 pub struct Tls {
     pub acceptor: TlsAcceptor,
-    /// SHA-256 of the leaf certificate, as browsers show it (`AB:CD:…`).
-    pub fingerprint: String,
+    /// SHA-256 of the leaf certificate, as browsers show it (`AB:CD:…`). `None` with
+    /// ACME: the certificate comes after the start and changes at every renewal.
+    pub fingerprint: Option<String>,
     pub self_signed: bool,
-    /// The leaf certificate, PEM: what a test (or a careful student) trusts.
-    pub cert_pem: String,
+    /// The leaf certificate, PEM: what a test (or a careful student) trusts. `None` with
+    /// ACME.
+    pub cert_pem: Option<String>,
+    /// The ACME client, when the certificate comes from one.
+    pub(crate) acme: Option<crate::acme::Acme>,
 }
 
 /// The first byte of every TLS connection (a handshake record).
@@ -71,7 +88,24 @@ pub fn redirect_target(host: Option<&str>, path_and_query: &str) -> Option<Strin
     Some(format!("https://{host}{path}"))
 }
 
+/// The ALPN protocols of the HTTPS listener: HTTP/1.1 (what hyper serves here) and, with
+/// ACME, `acme-tls/1`, without which rustls refuses a TLS-ALPN-01 handshake.
+fn alpn(acme: bool) -> Vec<Vec<u8>> {
+    let mut protocols = vec![b"http/1.1".to_vec()];
+    if acme {
+        protocols.push(crate::acme::ACME_TLS_ALPN.to_vec());
+    }
+    protocols
+}
+
+/// Builds the TLS side of the listener. With ACME this also starts the ACME client (a
+/// task on the current Tokio runtime, ended when the returned [`Tls`] is dropped).
 pub fn load(source: &TlsSource, data_dir: &Path) -> anyhow::Result<Tls> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_no_client_auth();
     let (chain, key, self_signed) = match source {
         TlsSource::Files { cert, key } => {
             let chain = CertificateDer::pem_file_iter(cert)
@@ -87,23 +121,53 @@ pub fn load(source: &TlsSource, data_dir: &Path) -> anyhow::Result<Tls> {
             let (cert, key) = self_signed(names, &data_dir.join("tls"))?;
             (vec![cert], key, true)
         }
+        TlsSource::Acme {
+            domains,
+            contact,
+            directory,
+            ca_pem,
+        } => {
+            let (resolver, acme) = crate::acme::start(
+                domains,
+                contact,
+                directory,
+                ca_pem.as_deref(),
+                data_dir.join("acme"),
+            )
+            .context("starting the ACME client")?;
+            // The resolver serves the ACME certificate (none until the first is issued:
+            // handshakes fail until then), and answers TLS-ALPN-01 handshakes with the
+            // challenge certificate.
+            let mut config = builder.with_cert_resolver(resolver);
+            config.alpn_protocols = alpn(true);
+            return Ok(Tls {
+                acceptor: TlsAcceptor::from(Arc::new(config)),
+                fingerprint: None,
+                self_signed: false,
+                cert_pem: None,
+                acme: Some(acme),
+            });
+        }
     };
     let fingerprint = fingerprint(&chain[0]);
     let cert_pem = pem("CERTIFICATE", &chain[0]);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("choosing TLS versions")?
-        .with_no_client_auth()
+    let mut config = builder
         .with_single_cert(chain, key)
         .context("the certificate and the key do not go together")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn(false);
     Ok(Tls {
         acceptor: TlsAcceptor::from(Arc::new(config)),
-        fingerprint,
+        fingerprint: Some(fingerprint),
         self_signed,
-        cert_pem,
+        cert_pem: Some(cert_pem),
+        acme: None,
     })
+}
+
+/// Whether a finished handshake was a CA's TLS-ALPN-01 validation: its answer was the
+/// handshake itself, and nothing is served on the connection.
+pub fn is_acme_validation(conn: &rustls::ServerConnection) -> bool {
+    conn.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN)
 }
 
 /// Colon-separated upper-case hex of the certificate's SHA-256, as Chromium and Firefox
@@ -258,7 +322,9 @@ mod tests {
         let b = load(&src, dir.path()).unwrap();
         assert!(a.self_signed);
         assert_eq!(a.fingerprint, b.fingerprint, "kept across restarts");
-        assert_eq!(a.fingerprint.len(), 32 * 3 - 1);
+        assert_eq!(a.fingerprint.as_ref().map(String::len), Some(32 * 3 - 1));
+        assert!(a.acme.is_none());
+        assert_eq!(a.acceptor.config().alpn_protocols, [b"http/1.1".to_vec()]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -286,5 +352,35 @@ mod tests {
             key: dir.path().join("nope.key"),
         };
         assert!(load(&missing, dir.path()).is_err());
+    }
+
+    #[tokio::test]
+    async fn acme_serves_through_its_resolver_and_speaks_acme_tls() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = TlsSource::Acme {
+            domains: vec!["class.aula.test".into()],
+            contact: vec!["mailto:it@aula.test".into()],
+            // Nothing listens there: the order fails and is retried in the background.
+            directory: "https://127.0.0.1:9/dir".into(),
+            ca_pem: None,
+        };
+        let tls = load(&src, dir.path()).unwrap();
+        assert_eq!(tls.fingerprint, None);
+        assert_eq!(tls.cert_pem, None);
+        assert!(!tls.self_signed);
+        assert!(tls.acme.as_ref().is_some_and(|a| !a.ready()));
+        assert_eq!(
+            tls.acceptor.config().alpn_protocols,
+            [b"http/1.1".to_vec(), b"acme-tls/1".to_vec()]
+        );
+        // A missing CA file is a clear error at start.
+        let bad = TlsSource::Acme {
+            domains: vec!["class.aula.test".into()],
+            contact: vec![],
+            directory: "https://127.0.0.1:9/dir".into(),
+            ca_pem: Some(dir.path().join("nope.pem")),
+        };
+        let e = load(&bad, dir.path()).err().expect("refused");
+        assert!(format!("{e:#}").contains("ACME CA file"), "{e:#}");
     }
 }

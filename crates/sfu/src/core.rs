@@ -4,13 +4,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::layers::{self, Change, FrameAction, LayerInfo, Selection, TimestampRewrite};
 use crate::{AllowList, Command, PeerId, PeerSpec, PeerState, SfuError, SfuEvent, SfuMetrics};
 
 /// A publisher is asked for a keyframe at most this often per track, however many
@@ -21,6 +23,10 @@ const ICE_GRACE: Duration = Duration::from_secs(10);
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams read per wake-up before the loop polls peers again.
 const READ_BATCH: usize = 64;
+/// How often each viewer's simulcast layers are chosen again from its estimate.
+const ALLOCATE_EVERY: Duration = Duration::from_millis(250);
+/// Where a viewer's bandwidth estimate starts, before TWCC feedback has said anything.
+const START_ESTIMATE_KBPS: u64 = 1_000;
 
 pub(crate) async fn run(
     socket: UdpSocket,
@@ -49,6 +55,7 @@ pub(crate) async fn run(
         advertise,
         events,
         metrics,
+        next_allocation: Instant::now(),
     };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
@@ -57,6 +64,11 @@ pub(crate) async fn run(
         tokio::select! {
             biased;
             cmd = commands.recv() => match cmd {
+                Some(Command::Stop { reply }) => {
+                    drop(socket);
+                    let _ = reply.send(());
+                    return;
+                }
                 Some(cmd) => core.command(cmd, Instant::now()),
                 None => return,
             },
@@ -90,6 +102,7 @@ struct Core {
     advertise: SocketAddr,
     events: mpsc::UnboundedSender<SfuEvent>,
     metrics: Arc<SfuMetrics>,
+    next_allocation: Instant,
 }
 
 struct Peer {
@@ -104,13 +117,62 @@ struct Peer {
     dirty: bool,
     frames_in: u64,
     frames_out: u64,
+    /// The latest TWCC estimate of what can be sent to this peer, bits per second.
+    estimate: u64,
+    /// What was last asked of str0m's BWE (minimum, desired), to ask only on change.
+    bwe_asked: (u64, u64),
 }
 
 struct TrackIn {
     mid: Mid,
     kind: MediaKind,
     enabled: bool,
+    /// Simulcast layers, lowest first; one layer with no rid when the publisher sends one.
+    layers: Vec<LayerIn>,
+}
+
+struct LayerIn {
+    rid: Option<Rid>,
+    /// Bytes in the current one-second window, and when it started.
+    window_bytes: u64,
+    window_start: Instant,
+    /// Bitrate of the last whole window.
+    bps: u64,
+    last_frame: Option<Instant>,
     last_keyframe_request: Option<Instant>,
+}
+
+impl LayerIn {
+    fn new(rid: Option<Rid>, now: Instant) -> Self {
+        LayerIn {
+            rid,
+            window_bytes: 0,
+            window_start: now,
+            bps: 0,
+            last_frame: None,
+            last_keyframe_request: None,
+        }
+    }
+
+    fn count(&mut self, bytes: usize, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= Duration::from_secs(1) {
+            self.bps = self.window_bytes * 8 * 1000 / (elapsed.as_millis() as u64).max(1);
+            self.window_bytes = 0;
+            self.window_start = now;
+        }
+        self.window_bytes += bytes as u64;
+        self.last_frame = Some(now);
+    }
+
+    fn info(&self, now: Instant) -> LayerInfo {
+        LayerInfo {
+            bps: self.bps,
+            live: self
+                .last_frame
+                .is_some_and(|t| now.saturating_duration_since(t) < layers::LAYER_SILENT_AFTER),
+        }
+    }
 }
 
 struct TrackOut {
@@ -119,6 +181,23 @@ struct TrackOut {
     origin_member: String,
     kind: MediaKind,
     state: OutState,
+    /// Which simulcast layer this viewer gets (unused for one-layer tracks).
+    selection: Selection,
+    timestamps: TimestampRewrite,
+}
+
+impl TrackOut {
+    fn new(origin: PeerId, origin_mid: Mid, origin_member: String, kind: MediaKind) -> Self {
+        TrackOut {
+            origin,
+            origin_mid,
+            origin_member,
+            kind,
+            state: OutState::ToOpen,
+            selection: Selection::new(None),
+            timestamps: TimestampRewrite::default(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -142,10 +221,15 @@ enum Propagated {
     Media {
         origin: PeerId,
         data: MediaData,
+        /// Index of the frame's layer, and how many layers the track has.
+        layer: usize,
+        layers: usize,
     },
     Keyframe {
         origin: PeerId,
         mid: Mid,
+        /// One layer, or every layer with `None`.
+        layer: Option<usize>,
         kind: KeyframeRequestKind,
     },
 }
@@ -174,8 +258,12 @@ impl Core {
                     t.enabled = enabled;
                 }
                 if let Some(kind) = wake {
-                    self.request_keyframe(peer, mid, kind, now);
+                    self.request_keyframe(peer, mid, None, kind, now);
                 }
+            }
+            // Handled by the loop, which owns the socket.
+            Command::Stop { reply } => {
+                let _ = reply.send(());
             }
             Command::States { reply } => {
                 let states = self
@@ -220,7 +308,11 @@ impl Core {
                 .codec_config()
                 .add_h264(pt.into(), Some(rtx.into()), mode1, profile);
         }
-        let mut rtc = config.enable_vp8(true).build(now);
+        // TWCC estimates what each viewer's link carries; simulcast layers follow it.
+        let mut rtc = config
+            .enable_vp8(true)
+            .enable_bwe(Some(Bitrate::kbps(START_ESTIMATE_KBPS)))
+            .build(now);
         let candidate = Candidate::host(self.advertise, "udp")
             .map_err(|e| SfuError::Rejected(e.to_string()))?;
         rtc.add_local_candidate(candidate);
@@ -242,18 +334,19 @@ impl Core {
             dirty: true,
             frames_in: 0,
             frames_out: 0,
+            estimate: START_ESTIMATE_KBPS * 1000,
+            bwe_asked: (0, 0),
         };
         // Everything already published in the room; offered once ICE is up.
         for other in self.rooms.get(&peer.spec.room).into_iter().flatten() {
             if let Some(o) = self.peers.get(other) {
                 for t in &o.tracks_in {
-                    peer.tracks_out.push(TrackOut {
-                        origin: *other,
-                        origin_mid: t.mid,
-                        origin_member: o.spec.member.clone(),
-                        kind: t.kind,
-                        state: OutState::ToOpen,
-                    });
+                    peer.tracks_out.push(TrackOut::new(
+                        *other,
+                        t.mid,
+                        o.spec.member.clone(),
+                        t.kind,
+                    ));
                 }
             }
         }
@@ -293,7 +386,7 @@ impl Core {
         // A new viewer shows nothing until the next keyframe; ask for one now.
         let now = Instant::now();
         for (origin, mid) in opened {
-            self.request_keyframe(origin, mid, KeyframeRequestKind::Pli, now);
+            self.request_keyframe(origin, mid, None, KeyframeRequestKind::Pli, now);
         }
         Ok(())
     }
@@ -383,6 +476,7 @@ impl Core {
     }
 
     fn timeouts(&mut self, now: Instant) {
+        self.allocate(now);
         for (id, peer) in &mut self.peers {
             if peer.next_timeout <= now {
                 if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
@@ -400,7 +494,7 @@ impl Core {
         self.peers
             .values()
             .map(|p| p.next_timeout)
-            .fold(cap, Instant::min)
+            .fold(cap.min(self.next_allocation), Instant::min)
     }
 
     /// Polls every peer with pending work and forwards what they produce, until quiet.
@@ -497,26 +591,27 @@ impl Core {
                     let Some(p) = self.peers.get_mut(&id) else {
                         continue;
                     };
-                    p.tracks_out.push(TrackOut {
-                        origin,
-                        origin_mid: mid,
-                        origin_member: member.clone(),
-                        kind,
-                        state: OutState::ToOpen,
-                    });
+                    p.tracks_out
+                        .push(TrackOut::new(origin, mid, member.clone(), kind));
                     if !p.dirty {
                         p.dirty = true;
                         self.dirty.push(id);
                     }
                 }
             }
-            Propagated::Media { origin, data } => {
+            Propagated::Media {
+                origin,
+                data,
+                layer,
+                layers,
+            } => {
                 let Some(room) = self.peers.get(&origin).map(|p| p.spec.room.clone()) else {
                     return;
                 };
                 let Some(members) = self.rooms.get(&room) else {
                     return;
                 };
+                let keyframe = layers > 1 && data.is_keyframe();
                 for id in members {
                     if *id == origin {
                         continue;
@@ -524,13 +619,37 @@ impl Core {
                     let Some(p) = self.peers.get_mut(id) else {
                         continue;
                     };
-                    let Some(out_mid) = p.tracks_out.iter().find_map(|t| match t.state {
-                        OutState::Open(m) if t.origin == origin && t.origin_mid == data.mid => {
-                            Some(m)
-                        }
-                        _ => None,
+                    let Some(t) = p.tracks_out.iter_mut().find(|t| {
+                        matches!(t.state, OutState::Open(_))
+                            && t.origin == origin
+                            && t.origin_mid == data.mid
                     }) else {
                         continue;
+                    };
+                    let OutState::Open(out_mid) = t.state else {
+                        continue;
+                    };
+                    // One layer of several: only the viewer's own, and its timestamps made
+                    // continuous across switches.
+                    let time = if layers > 1 {
+                        let switched = match t.selection.on_frame(layer, keyframe) {
+                            FrameAction::Drop => {
+                                self.metrics.layer_dropped_frames.fetch_add(1, Relaxed);
+                                continue;
+                            }
+                            FrameAction::Forward => false,
+                            FrameAction::SwitchAndForward => {
+                                self.metrics.layer_switches.fetch_add(1, Relaxed);
+                                true
+                            }
+                        };
+                        let hz = u64::from(data.time.frequency().get());
+                        let ts =
+                            t.timestamps
+                                .map(data.time.numer(), data.network_time, switched, hz);
+                        MediaTime::new(ts, data.time.frequency())
+                    } else {
+                        data.time
                     };
                     let Some(writer) = p.rtc.writer(out_mid) else {
                         continue;
@@ -538,9 +657,7 @@ impl Core {
                     let Some(pt) = writer.match_params(data.params) else {
                         continue;
                     };
-                    if let Err(e) =
-                        writer.write(pt, data.network_time, data.time, data.data.clone())
-                    {
+                    if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
                         tracing::debug!(peer = id, "write failed: {e}");
                         continue;
                     }
@@ -552,16 +669,23 @@ impl Core {
                     }
                 }
             }
-            Propagated::Keyframe { origin, mid, kind } => {
-                self.request_keyframe(origin, mid, kind, Instant::now());
+            Propagated::Keyframe {
+                origin,
+                mid,
+                layer,
+                kind,
+            } => {
+                self.request_keyframe(origin, mid, layer, kind, Instant::now());
             }
         }
     }
 
+    /// Asks a publisher for a keyframe on one layer of a track, or on all of them.
     fn request_keyframe(
         &mut self,
         origin: PeerId,
         mid: Mid,
+        layer: Option<usize>,
         kind: KeyframeRequestKind,
         now: Instant,
     ) {
@@ -571,22 +695,130 @@ impl Core {
         let Some(track) = p.tracks_in.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
-        if track.kind != MediaKind::Video
-            || track
-                .last_keyframe_request
-                .is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL)
-        {
+        if track.kind != MediaKind::Video {
             return;
         }
-        track.last_keyframe_request = Some(now);
-        if let Some(mut writer) = p.rtc.writer(mid)
-            && writer.request_keyframe(None, kind).is_ok()
-        {
-            self.metrics.keyframe_requests.fetch_add(1, Relaxed);
+        let mut asked = false;
+        for (i, l) in track.layers.iter_mut().enumerate() {
+            if layer.is_some_and(|want| want != i)
+                || l.last_keyframe_request
+                    .is_some_and(|t| now.duration_since(t) < KEYFRAME_INTERVAL)
+            {
+                continue;
+            }
+            l.last_keyframe_request = Some(now);
+            if let Some(mut writer) = p.rtc.writer(mid)
+                && writer.request_keyframe(l.rid, kind).is_ok()
+            {
+                self.metrics.keyframe_requests.fetch_add(1, Relaxed);
+                asked = true;
+            }
         }
-        if !p.dirty {
+        if asked && !p.dirty {
             p.dirty = true;
             self.dirty.push(origin);
+        }
+    }
+
+    /// Chooses each viewer's simulcast layers from its bandwidth estimate, and tells
+    /// str0m's BWE what to probe for.
+    fn allocate(&mut self, now: Instant) {
+        if now < self.next_allocation {
+            return;
+        }
+        self.next_allocation = now + ALLOCATE_EVERY;
+        let mut keyframes = Vec::new();
+        let viewers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for viewer in viewers {
+            let Some(p) = self.peers.get(&viewer) else {
+                continue;
+            };
+            // (index in tracks_out, layer infos) of each open simulcast video track.
+            let mut tracks: Vec<(usize, Vec<LayerInfo>)> = Vec::new();
+            let mut audio = 0;
+            for (i, t) in p.tracks_out.iter().enumerate() {
+                if !matches!(t.state, OutState::Open(_)) {
+                    continue;
+                }
+                if t.kind == MediaKind::Audio {
+                    audio += 1;
+                    continue;
+                }
+                let Some(layers) = self
+                    .peers
+                    .get(&t.origin)
+                    .and_then(|o| o.tracks_in.iter().find(|ti| ti.mid == t.origin_mid))
+                    .map(|ti| &ti.layers)
+                    .filter(|l| l.len() > 1)
+                else {
+                    continue;
+                };
+                tracks.push((i, layers.iter().map(|l| l.info(now)).collect()));
+            }
+            if tracks.is_empty() {
+                continue;
+            }
+            let estimate = p.estimate;
+            let refs: Vec<&[LayerInfo]> = tracks.iter().map(|(_, l)| l.as_slice()).collect();
+            let chosen = layers::allocate(layers::budget(estimate, audio), &refs);
+            let spent: u64 = chosen
+                .iter()
+                .zip(&refs)
+                .filter_map(|(c, l)| c.map(|i| l[i].bps.max(layers::MIN_LAYER_BPS)))
+                .sum();
+            let wanted: u64 = refs
+                .iter()
+                .filter_map(|l| l.iter().rev().find(|x| x.live))
+                .map(|l| l.bps.max(layers::MIN_LAYER_BPS))
+                .sum();
+            let Some(p) = self.peers.get_mut(&viewer) else {
+                continue;
+            };
+            for ((i, _), choice) in tracks.iter().zip(chosen) {
+                let t = &mut p.tracks_out[*i];
+                let Some(change) = t.selection.update(choice, now) else {
+                    continue;
+                };
+                tracing::debug!(peer = viewer, estimate, ?choice, ?change, "simulcast layer");
+                let paused = match change {
+                    Change::NeedKeyframe(l) => {
+                        keyframes.push((t.origin, t.origin_mid, l));
+                        None
+                    }
+                    Change::Resumed(l) => {
+                        keyframes.push((t.origin, t.origin_mid, l));
+                        Some(false)
+                    }
+                    Change::Paused => {
+                        self.metrics.videos_paused.fetch_add(1, Relaxed);
+                        Some(true)
+                    }
+                };
+                if let Some(paused) = paused {
+                    let _ = self.events.send(SfuEvent::VideoPaused {
+                        peer: viewer,
+                        member: t.origin_member.clone(),
+                        mid: t.origin_mid.to_string(),
+                        paused,
+                    });
+                }
+            }
+            // Probe for what the best layers need; keep at least what is being sent.
+            let audio_bps = layers::AUDIO_BPS * audio as u64;
+            let ask = (spent + audio_bps, wanted + audio_bps);
+            if ask != p.bwe_asked {
+                p.bwe_asked = ask;
+                p.rtc
+                    .bwe()
+                    .set_bitrate(Bitrate::bps(ask.0.min(ask.1)), Bitrate::bps(ask.1));
+                if !p.dirty {
+                    p.dirty = true;
+                    self.dirty.push(viewer);
+                }
+            }
+        }
+        for (origin, mid, layer) in keyframes {
+            self.request_keyframe(origin, mid, Some(layer), KeyframeRequestKind::Pli, now);
         }
     }
 }
@@ -618,11 +850,16 @@ fn handle_event(
         Event::MediaAdded(m) => {
             let receives = matches!(m.direction, Direction::RecvOnly | Direction::SendRecv);
             if receives && peer.spec.may_publish && !peer.tracks_in.iter().any(|t| t.mid == m.mid) {
+                // A simulcast publisher lists its layers lowest first (Aula's clients do).
+                let rids: Vec<Option<Rid>> = match &m.simulcast {
+                    Some(s) if !s.recv.is_empty() => s.recv.iter().map(|l| Some(l.rid)).collect(),
+                    _ => vec![None],
+                };
                 peer.tracks_in.push(TrackIn {
                     mid: m.mid,
                     kind: m.kind,
                     enabled: true,
-                    last_keyframe_request: None,
+                    layers: rids.into_iter().map(|r| LayerIn::new(r, now)).collect(),
                 });
                 queue.push_back(Propagated::TrackOpen {
                     origin: id,
@@ -641,16 +878,33 @@ fn handle_event(
                 metrics.suppressed_frames.fetch_add(1, Relaxed);
                 return;
             }
+            // A frame of a layer the offer did not name (or a one-layer track) goes to the
+            // first layer.
+            let layer = track
+                .layers
+                .iter()
+                .position(|l| l.rid == data.rid)
+                .unwrap_or(0);
+            let layers = track.layers.len();
+            if let Some(l) = track.layers.get_mut(layer) {
+                l.count(data.data.len(), now);
+            }
             if !data.contiguous && track.kind == MediaKind::Video {
                 // A loss the publisher's retransmissions did not cover: viewers are
                 // decoding garbage until the next keyframe.
                 queue.push_back(Propagated::Keyframe {
                     origin: id,
                     mid: data.mid,
+                    layer: Some(layer),
                     kind: KeyframeRequestKind::Fir,
                 });
             }
-            queue.push_back(Propagated::Media { origin: id, data });
+            queue.push_back(Propagated::Media {
+                origin: id,
+                data,
+                layer,
+                layers,
+            });
         }
         Event::KeyframeRequest(req) => {
             let Some(t) = peer
@@ -660,11 +914,21 @@ fn handle_event(
             else {
                 return;
             };
+            // The layer this viewer is on, or switching to.
             queue.push_back(Propagated::Keyframe {
                 origin: t.origin,
                 mid: t.origin_mid,
+                layer: t.selection.target.or(t.selection.current),
                 kind: req.kind,
             });
+        }
+        Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+            tracing::trace!(
+                peer = id,
+                estimate = estimate.as_u64(),
+                "bandwidth estimate"
+            );
+            peer.estimate = estimate.as_u64();
         }
         _ => {}
     }

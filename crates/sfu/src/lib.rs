@@ -10,6 +10,7 @@
 //! RTP and nothing of the classroom.
 
 mod core;
+pub mod layers;
 mod metrics;
 mod net;
 
@@ -58,6 +59,14 @@ pub enum SfuEvent {
     /// The peer's media session ended (ICE gave up, or DTLS or SDP failed).
     Closed {
         peer: PeerId,
+    },
+    /// The viewer `peer`'s link carries no video layer of `member`'s track `mid` (it gets
+    /// the audio only), or carries one again.
+    VideoPaused {
+        peer: PeerId,
+        member: String,
+        mid: String,
+        paused: bool,
     },
 }
 
@@ -120,6 +129,10 @@ pub(crate) enum Command {
     States {
         reply: oneshot::Sender<Vec<PeerState>>,
     },
+    /// End the loop and close the socket; the reply comes once it is closed.
+    Stop {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Cheap to clone; every clone talks to the same SFU thread.
@@ -169,6 +182,15 @@ impl SfuHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// Ends every peer and closes the media socket; resolves once it is closed, so the
+    /// port can be bound again. Every handle stops working.
+    pub async fn stop(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.send(Command::Stop { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     async fn send(&self, cmd: Command) -> Result<(), SfuError> {

@@ -19,6 +19,12 @@ pub struct SfuMetrics {
     /// Frames not forwarded because the track is off (muted by owner or teacher).
     pub suppressed_frames: AtomicU64,
     pub keyframe_requests: AtomicU64,
+    /// Frames of a simulcast layer a viewer was not on (its estimate chose another).
+    pub layer_dropped_frames: AtomicU64,
+    /// A viewer moved to another simulcast layer (on its keyframe).
+    pub layer_switches: AtomicU64,
+    /// A viewer's video was paused because its link carries no video layer.
+    pub videos_paused: AtomicU64,
     pub peers: AtomicU64,
     pub peers_connected: AtomicU64,
 }
@@ -35,6 +41,9 @@ pub struct MetricsSnapshot {
     pub rejected_remote: u64,
     pub suppressed_frames: u64,
     pub keyframe_requests: u64,
+    pub layer_dropped_frames: u64,
+    pub layer_switches: u64,
+    pub videos_paused: u64,
     pub peers: u64,
     pub peers_connected: u64,
 }
@@ -52,6 +61,9 @@ impl SfuMetrics {
             rejected_remote: self.rejected_remote.load(Relaxed),
             suppressed_frames: self.suppressed_frames.load(Relaxed),
             keyframe_requests: self.keyframe_requests.load(Relaxed),
+            layer_dropped_frames: self.layer_dropped_frames.load(Relaxed),
+            layer_switches: self.layer_switches.load(Relaxed),
+            videos_paused: self.videos_paused.load(Relaxed),
             peers: self.peers.load(Relaxed),
             peers_connected: self.peers_connected.load(Relaxed),
         }
@@ -61,7 +73,7 @@ impl SfuMetrics {
 impl MetricsSnapshot {
     /// Prometheus text exposition, one counter or gauge per field.
     pub fn prometheus(&self) -> String {
-        let rows: [(&str, &str, &str, u64); 12] = [
+        let rows: [(&str, &str, &str, u64); 15] = [
             (
                 "aula_sfu_datagrams_in_total",
                 "counter",
@@ -121,6 +133,24 @@ impl MetricsSnapshot {
                 "counter",
                 "keyframe requests sent to publishers",
                 self.keyframe_requests,
+            ),
+            (
+                "aula_sfu_layer_dropped_frames_total",
+                "counter",
+                "simulcast frames of a layer a viewer was not on",
+                self.layer_dropped_frames,
+            ),
+            (
+                "aula_sfu_layer_switches_total",
+                "counter",
+                "viewers moved to another simulcast layer",
+                self.layer_switches,
+            ),
+            (
+                "aula_sfu_videos_paused_total",
+                "counter",
+                "viewers whose link carried no video layer (audio only)",
+                self.videos_paused,
             ),
             (
                 "aula_sfu_peers",

@@ -367,7 +367,7 @@ ice_servers: Array<IceServer>, } | { "type": "waiting" } | { "type": "event" } &
 /**
  * The command that failed, when the error answers one.
  */
-id: CommandId | null, } | { "type": "offer", sdp: string, } | { "type": "answer", sdp: string, } | { "type": "pong", t: number, };
+id: CommandId | null, } | { "type": "offer", sdp: string, } | { "type": "answer", sdp: string, } | { "type": "pong", t: number, } | { "type": "video_paused", track: TrackId, paused: boolean, };
 
 export type ClassCreated = { class_id: string, title: string, teacher_token: string, teacher_link: string, student_link: string, };
 
@@ -384,5 +384,21 @@ export type JoinRequest = { invite: string, name: string,
 device?: string | null, };
 
 export type JoinGranted = { token: string, member_id: MemberId, class_id: string, role: Role, expires_at_ms: number, };
+
+export type CheckStarted = { check: string, 
+/**
+ * The server's STUN/TURN servers, with credentials that expire with the check.
+ */
+ice_servers: Array<IceServer>, expires_at_ms: number, 
+/**
+ * Largest `bytes` the bandwidth endpoints take.
+ */
+max_transfer_bytes: number, };
+
+export type CheckOffer = { sdp: string, };
+
+export type CheckAnswer = { sdp: string, };
+
+export type CheckUploaded = { bytes: number, };
 
 export type ApiError = { code: ErrorCode, message: string, };

@@ -6,7 +6,7 @@
 import "./teacher.css";
 import { h, clear } from "../ui/dom";
 import { asUiError, type Bridge, type ReportPeriod, tauriBridge } from "./bridge";
-import type { CachedClass, Devices, LinkState, LiveInfo, RoomSnapshot, TileFrame } from "./contract";
+import type { CachedClass, Devices, LanStatus, LinkState, LiveInfo, RoomSnapshot, TileFrame } from "./contract";
 import { bannerText, describeEvents, reportRows, studentTiles } from "./model";
 import { BoardReplica } from "../board/board-state";
 import { Whiteboard } from "../board/whiteboard";
@@ -267,11 +267,89 @@ class TeacherApp {
     this.show(
       "home",
       h("header", { class: "t-head" }, h("h1", {}, "Aula"), h("span", { class: "t-server" }, info ? `${info.embedded ? "Hosting on this laptop" : "Server"}: ${info.server_url}` : "")),
+      await this.lanPanel(),
       form,
       error ? h("p", { class: "t-error" }, error) : h("span", {}),
       h("h2", {}, "Your classes"),
       classes.length ? list : h("div", { "data-testid": "class-list", class: "t-empty" }, "No classes yet. Create one above."),
     );
+  }
+
+  /**
+   * "Students on this network can join": the embedded server opened to the LAN, with what
+   * that exposes and what a student's browser will say about its certificate.
+   */
+  private async lanPanel(): Promise<Node> {
+    let status: LanStatus | null = null;
+    try {
+      status = await this.bridge.lanStatus();
+    } catch {
+      /* an older shell: no panel */
+    }
+    if (!status?.available) return h("span", {});
+    const panel = h("section", { class: "t-lan", "data-testid": "lan-panel", "data-on": String(!!status.lan) });
+    const render = (st: LanStatus, error: string | null = null) => {
+      const on = !!st.lan;
+      panel.dataset.on = String(on);
+      const toggle = h("input", {
+        type: "checkbox",
+        role: "switch",
+        id: "lan-switch",
+        "data-testid": "lan-switch",
+        checked: on,
+        disabled: !on && st.addresses.length === 0,
+      });
+      const choice = h(
+        "select",
+        { "data-testid": "lan-address", "aria-label": "Network address", disabled: on },
+        ...st.addresses.map((a) => h("option", { value: a, selected: a === st.lan?.address }, a)),
+      );
+      toggle.addEventListener("change", () => {
+        toggle.disabled = true;
+        choice.disabled = true;
+        busy.hidden = false;
+        this.bridge
+          .setLan(toggle.checked ? choice.value || null : null)
+          .then((next) => render(next))
+          .catch((e) => render(st, asUiError(e).message));
+      });
+      const busy = h("span", { class: "t-note", hidden: true }, "Restarting the class server…");
+      const body = on
+        ? h(
+            "div",
+            { class: "t-lan-body" },
+            h("p", {}, "Students open ", h("code", { "data-testid": "lan-url" }, st.lan!.base_url), " (the link and QR code of each class use it)."),
+            h(
+              "p",
+              {},
+              "Their browser will first warn that the connection is not private: this laptop made its own certificate. They choose Advanced, then Proceed. To be sure it is this laptop, its fingerprint (SHA-256) is ",
+              h("code", { class: "t-fingerprint", "data-testid": "lan-fingerprint" }, st.lan!.fingerprint ?? "unknown"),
+              ".",
+            ),
+            h("p", { class: "t-note", "data-testid": "lan-exposes" }, st.lan!.exposes),
+          )
+        : h(
+            "p",
+            { class: "t-note" },
+            st.addresses.length
+              ? "Off: only this laptop can reach its class server. Turn it on to let students on the same Wi-Fi or school network join with a link."
+              : "This laptop has no private network address (it is not on a LAN), so only this laptop can join.",
+          );
+      panel.replaceChildren(
+        h(
+          "div",
+          { class: "t-lan-row" },
+          toggle,
+          h("label", { for: "lan-switch" }, "Students on this network can join"),
+          st.addresses.length > 0 ? choice : h("span", {}),
+          busy,
+        ),
+        body,
+        error ? h("p", { class: "t-error", "data-testid": "lan-error" }, error) : h("span", {}),
+      );
+    };
+    render(status);
+    return panel;
   }
 
   /** A class that was run opens its history (offline too); a fresh one opens go-live. */
@@ -388,6 +466,16 @@ class TeacherApp {
     });
     const end = h("button", { class: "btn btn-danger", "data-testid": "end-class" }, "End class");
     end.addEventListener("click", () => this.confirmEnd());
+    // On a LAN class, what students compare their browser's warning against.
+    const lanNote = h("p", { class: "t-note", "data-testid": "live-fingerprint", hidden: true });
+    void this.bridge
+      .lanStatus()
+      .then((st) => {
+        if (!st.lan?.fingerprint) return;
+        lanNote.textContent = `Open to this network. Students' browsers warn about this laptop's own certificate; its fingerprint is ${st.lan.fingerprint}.`;
+        lanNote.hidden = false;
+      })
+      .catch(() => {});
     this.show(
       "live",
       h(
@@ -401,7 +489,7 @@ class TeacherApp {
         "section",
         { class: "t-share" },
         qr,
-        h("div", {}, h("p", {}, "Students join at"), h("code", { "data-testid": "student-link" }, live.student_link), copy),
+        h("div", {}, h("p", {}, "Students join at"), h("code", { "data-testid": "student-link" }, live.student_link), copy, lanNote),
       ),
       h("section", { class: "t-waiting", "data-testid": "waiting" }),
       this.liveBoard(),

@@ -9,6 +9,7 @@ import type {
   ClassHistory,
   CommandSent,
   Devices,
+  LanStatus,
   LinkState,
   LiveInfo,
   MediaErrorEvent,
@@ -25,6 +26,9 @@ export type ReportPeriod = "session" | "week" | "month";
 
 export interface Bridge {
   appInfo(): Promise<AppInfo>;
+  lanStatus(): Promise<LanStatus>;
+  /** Opens the embedded server to the LAN on `address`, or closes it (null). */
+  setLan(address: string | null): Promise<LanStatus>;
   listClasses(): Promise<CachedClass[]>;
   createClass(title: string): Promise<CachedClass>;
   listDevices(): Promise<Devices>;
@@ -81,6 +85,8 @@ export async function tauriBridge(): Promise<Bridge> {
   };
   return {
     appInfo: () => invoke("app_info"),
+    lanStatus: () => invoke("lan_status"),
+    setLan: (address) => invoke("set_lan", { address }),
     listClasses: () => invoke("list_classes"),
     createClass: (title) => invoke("create_class", { title }),
     listDevices: () => invoke("list_devices"),

@@ -26,6 +26,21 @@ export interface AppInfo {
   student_base_url: string;
 }
 
+/** The embedded server opened to the laptop's network (`LanState` in server.rs). */
+export interface LanState {
+  address: string;
+  base_url: string;
+  fingerprint: string | null;
+  exposes: string;
+}
+
+/** `LanStatus` in commands.rs. */
+export interface LanStatus {
+  available: boolean;
+  addresses: string[];
+  lan: LanState | null;
+}
+
 export interface Devices {
   cameras: DeviceInfo[];
   microphones: DeviceInfo[];

@@ -17,7 +17,7 @@ export function problemText(kind: MediaKind, problem: DeviceProblem): string {
     case "in_use":
       return `Your ${noun} is in use by another app. Close that app, then press Try again.`;
     case "insecure":
-      return `Your browser only allows the ${noun} on a secure (https) page. ${fallback}`;
+      return `Your browser only allows the ${noun} on a secure page: ask for the link that starts with https://. ${fallback}`;
     case "failed":
       return `The ${noun} could not be started. ${fallback}`;
   }
@@ -97,7 +97,9 @@ export class DevicePickers {
       if (!p) continue;
       note.dataset.problem = p;
       note.appendChild(h("span", {}, problemText(kind, p)));
-      if (p !== "insecure") {
+      if (p === "insecure") {
+        note.appendChild(h("a", { href: "/check", class: "device-check" }, "Check this device and network"));
+      } else {
         note.appendChild(
           h(
             "button",

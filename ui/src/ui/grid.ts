@@ -18,6 +18,8 @@ export interface TileModel {
   canModerate: boolean;
   /** Position in the raised-hands queue (1 = first), or null when the hand is down. */
   hand: number | null;
+  /** This viewer's link carries no video of this member now: sound only. */
+  videoPaused: boolean;
 }
 
 export interface GridCallbacks {
@@ -99,10 +101,12 @@ class Tile {
     this.menuBtn.hidden = !m.canModerate;
     this.menuBtn.setAttribute("aria-label", `Actions for ${member.name}`);
 
-    this.status.hidden = member.connected;
-    setText(this.status, member.connected ? "" : "Connection lost…");
+    const weak = member.connected && m.videoPaused && m.cam === "on";
+    this.status.hidden = member.connected && !weak;
+    setText(this.status, !member.connected ? "Connection lost…" : weak ? "Video paused: weak connection" : "");
+    this.el.dataset.videoPaused = String(weak);
 
-    const showVideo = m.cam === "on" && !!m.stream?.getVideoTracks().length;
+    const showVideo = m.cam === "on" && !weak && !!m.stream?.getVideoTracks().length;
     toggleClass(this.el, "has-video", showVideo);
     toggleClass(this.video, "mirror", m.isSelf);
     // Self view must never play back our own microphone.

@@ -69,6 +69,12 @@ export class PrejoinView {
       this.pickers.el,
       this.joinBtn,
       this.errorEl,
+      h(
+        "p",
+        { class: "prejoin-check" },
+        "Video or sound not working? ",
+        h("a", { href: "/check", "data-testid": "check-link" }, "Test your connection"),
+      ),
     );
     form.addEventListener("submit", (e) => {
       e.preventDefault();

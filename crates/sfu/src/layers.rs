@@ -1,0 +1,391 @@
+//! Simulcast layer selection, per viewer: pure, with time as a parameter.
+//!
+//! A publisher sends each video track as up to three layers (rids), lowest first. Each
+//! viewer gets one of them, or none: the SFU measures each layer's bitrate and gives a
+//! viewer the best layers its bandwidth estimate carries, so a slow viewer never lowers
+//! what the others receive.
+//!
+//! - **Allocation** ([`allocate`]): every track first gets its lowest layer, then tracks
+//!   climb one layer at a time while the budget lasts. A viewer whose budget cannot carry
+//!   even the lowest layer of a track gets that track's audio only ("video paused").
+//! - **Hysteresis** ([`Selection::update`]): a lower layer is taken at once (a congested
+//!   link must be relieved in well under two seconds); a higher one only after it has fit
+//!   for [`UP_AFTER`], so a noisy estimate does not make the picture flap. Resuming after a
+//!   pause waits the same.
+//! - **Switching** happens on a keyframe of the new layer only; until it arrives the old
+//!   layer keeps flowing ([`Selection::on_frame`]), and timestamps are rewritten so the
+//!   viewer's decoder sees one continuous stream ([`TimestampRewrite`]).
+
+use std::time::{Duration, Instant};
+
+/// A higher layer (or resuming video) must fit this long before it is taken.
+pub const UP_AFTER: Duration = Duration::from_millis(2500);
+/// Share of the estimate media may fill; the rest absorbs estimate noise and RTCP.
+pub const HEADROOM: f64 = 0.85;
+/// What one forwarded audio track costs (Opus at ~32 kbit/s plus packet overhead).
+pub const AUDIO_BPS: u64 = 48_000;
+/// Before a layer's bitrate is measured, it is assumed to cost at least this much.
+pub const MIN_LAYER_BPS: u64 = 60_000;
+/// A layer with no frame for this long is gone (the publisher's encoder dropped it).
+pub const LAYER_SILENT_AFTER: Duration = Duration::from_millis(1500);
+
+/// One incoming layer as the allocator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Measured bitrate over the last second, bits per second.
+    pub bps: u64,
+    /// Whether frames are arriving on it.
+    pub live: bool,
+}
+
+impl LayerInfo {
+    fn cost(&self) -> u64 {
+        self.bps.max(MIN_LAYER_BPS)
+    }
+}
+
+/// The layer (index into each track's layers, lowest first) each track should get, or
+/// `None` for no video. `budget` is in bits per second, audio already taken out.
+pub fn allocate(budget: u64, tracks: &[&[LayerInfo]]) -> Vec<Option<usize>> {
+    let mut chosen: Vec<Option<usize>> = vec![None; tracks.len()];
+    let mut left = budget;
+    // First pass: the lowest live layer of each track, in order, while it fits.
+    for (i, layers) in tracks.iter().enumerate() {
+        if let Some((idx, l)) = layers.iter().enumerate().find(|(_, l)| l.live)
+            && l.cost() <= left
+        {
+            chosen[i] = Some(idx);
+            left -= l.cost();
+        }
+    }
+    // Then one step up at a time, round robin, so two tracks share fairly.
+    loop {
+        let mut moved = false;
+        for (i, layers) in tracks.iter().enumerate() {
+            let Some(cur) = chosen[i] else { continue };
+            let Some((next, l)) = layers
+                .iter()
+                .enumerate()
+                .skip(cur + 1)
+                .find(|(_, l)| l.live)
+            else {
+                continue;
+            };
+            let extra = l.cost().saturating_sub(layers[cur].cost());
+            if extra <= left {
+                chosen[i] = Some(next);
+                left -= extra;
+                moved = true;
+            }
+        }
+        if !moved {
+            return chosen;
+        }
+    }
+}
+
+/// The media budget of a viewer from its bandwidth estimate and its audio tracks.
+pub fn budget(estimate_bps: u64, audio_tracks: usize) -> u64 {
+    ((estimate_bps as f64 * HEADROOM) as u64).saturating_sub(AUDIO_BPS * audio_tracks as u64)
+}
+
+/// What [`Selection::on_frame`] says to do with a frame of one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameAction {
+    Drop,
+    Forward,
+    /// Forward: it is the keyframe the viewer switches on.
+    SwitchAndForward,
+}
+
+/// One viewer's layer of one video track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The layer being forwarded.
+    pub current: Option<usize>,
+    /// The layer wanted; a keyframe on it makes it current.
+    pub target: Option<usize>,
+    /// A higher choice than the target, and since when it has been wanted.
+    rising: Option<(Option<usize>, Instant)>,
+    /// The viewer was told its video is paused.
+    pub paused: bool,
+}
+
+/// A change [`Selection::update`] made that the SFU must act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Ask the publisher for a keyframe on this layer.
+    NeedKeyframe(usize),
+    /// Video stops for this viewer ("video paused: weak connection").
+    Paused,
+    /// Video comes back (a keyframe was asked for too).
+    Resumed(usize),
+}
+
+impl Selection {
+    /// A new viewer starts on `initial` (the allocator's pick at the start estimate).
+    pub fn new(initial: Option<usize>) -> Self {
+        Selection {
+            current: None,
+            target: initial,
+            rising: None,
+            paused: false,
+        }
+    }
+
+    /// Takes the allocator's latest choice at `now`: down at once, up after [`UP_AFTER`].
+    pub fn update(&mut self, choice: Option<usize>, now: Instant) -> Option<Change> {
+        // A new viewer starts on whatever fits now: no wait for the first picture.
+        if self.target.is_none() && !self.paused {
+            self.target = choice;
+            return choice.map(Change::NeedKeyframe);
+        }
+        let lower = match (choice, self.target) {
+            (None, Some(_)) => true,
+            (Some(c), Some(t)) => c < t,
+            (_, None) => false,
+        };
+        if choice == self.target {
+            self.rising = None;
+            return None;
+        }
+        if !lower {
+            let since = match self.rising {
+                Some((c, t)) if c == choice => t,
+                _ => {
+                    self.rising = Some((choice, now));
+                    now
+                }
+            };
+            if now.duration_since(since) < UP_AFTER {
+                return None;
+            }
+        }
+        self.rising = None;
+        self.target = choice;
+        match choice {
+            None => {
+                self.current = None;
+                self.paused = true;
+                Some(Change::Paused)
+            }
+            Some(c) if self.paused => {
+                self.paused = false;
+                Some(Change::Resumed(c))
+            }
+            Some(c) => Some(Change::NeedKeyframe(c)),
+        }
+    }
+
+    /// What to do with a frame of layer `layer`.
+    pub fn on_frame(&mut self, layer: usize, keyframe: bool) -> FrameAction {
+        if self.target == Some(layer) && self.current != Some(layer) {
+            if keyframe {
+                self.current = Some(layer);
+                return FrameAction::SwitchAndForward;
+            }
+            // Until the new layer's keyframe comes, the old one keeps the picture moving.
+            return FrameAction::Drop;
+        }
+        if self.current == Some(layer) {
+            FrameAction::Forward
+        } else {
+            FrameAction::Drop
+        }
+    }
+}
+
+/// Rewrites RTP timestamps (90 kHz ticks) so that a viewer switching between layers
+/// sees one stream: each layer of a browser's simulcast starts at its own random offset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimestampRewrite {
+    offset: i64,
+    last: Option<(u64, Instant)>,
+}
+
+impl TimestampRewrite {
+    /// The outgoing timestamp of a frame stamped `ts` on its layer, received at `at`.
+    /// On a switch the new layer continues from the last one written, advanced by the
+    /// wall-clock time between them (at least one tick).
+    pub fn map(&mut self, ts: u64, at: Instant, switched: bool, clock_hz: u64) -> u64 {
+        if switched && let Some((last, last_at)) = self.last {
+            let ticks = (at.saturating_duration_since(last_at).as_micros() as u64)
+                .saturating_mul(clock_hz)
+                / 1_000_000;
+            let next = last.saturating_add(ticks.max(1));
+            self.offset = next as i64 - ts as i64;
+        }
+        let out = (ts as i64).saturating_add(self.offset).max(0) as u64;
+        self.last = Some((out, at));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const Q: LayerInfo = LayerInfo {
+        bps: 150_000,
+        live: true,
+    };
+    const H: LayerInfo = LayerInfo {
+        bps: 450_000,
+        live: true,
+    };
+    const F: LayerInfo = LayerInfo {
+        bps: 1_200_000,
+        live: true,
+    };
+
+    #[test]
+    fn a_weak_budget_gets_the_lowest_layer_or_none() {
+        let layers = [Q, H, F];
+        assert_eq!(allocate(5_000_000, &[&layers]), vec![Some(2)]);
+        assert_eq!(allocate(600_000, &[&layers]), vec![Some(1)]);
+        assert_eq!(allocate(200_000, &[&layers]), vec![Some(0)]);
+        assert_eq!(allocate(100_000, &[&layers]), vec![None]);
+    }
+
+    #[test]
+    fn silent_layers_are_skipped() {
+        let layers = [Q, LayerInfo { live: false, ..H }, F];
+        assert_eq!(allocate(700_000, &[&layers]), vec![Some(0)]);
+        assert_eq!(allocate(2_000_000, &[&layers]), vec![Some(2)]);
+        let none = [LayerInfo { live: false, ..Q }];
+        assert_eq!(allocate(10_000_000, &[&none]), vec![None]);
+    }
+
+    #[test]
+    fn two_tracks_share_before_either_climbs_high() {
+        let layers = [Q, H, F];
+        // Both get their middle layer rather than one full and one low.
+        assert_eq!(
+            allocate(900_000, &[&layers, &layers]),
+            vec![Some(1), Some(1)]
+        );
+    }
+
+    #[test]
+    fn budget_takes_audio_out() {
+        assert_eq!(budget(1_000_000, 0), 850_000);
+        assert_eq!(budget(1_000_000, 2), 850_000 - 2 * AUDIO_BPS);
+        assert_eq!(budget(10_000, 3), 0);
+    }
+
+    #[test]
+    fn down_at_once_up_only_after_holding() {
+        let t0 = Instant::now();
+        let mut s = Selection::new(Some(2));
+        assert_eq!(s.on_frame(2, true), FrameAction::SwitchAndForward);
+        assert_eq!(s.update(Some(0), t0), Some(Change::NeedKeyframe(0)));
+        // The old layer keeps flowing until the new one's keyframe.
+        assert_eq!(s.on_frame(2, false), FrameAction::Forward);
+        assert_eq!(s.on_frame(0, false), FrameAction::Drop);
+        assert_eq!(s.on_frame(0, true), FrameAction::SwitchAndForward);
+        assert_eq!(s.on_frame(2, false), FrameAction::Drop);
+        // Up: not before UP_AFTER of wanting it.
+        assert_eq!(s.update(Some(2), t0 + Duration::from_secs(1)), None);
+        assert_eq!(s.update(Some(2), t0 + Duration::from_secs(3)), None);
+        assert_eq!(
+            s.update(Some(2), t0 + Duration::from_secs(5)),
+            Some(Change::NeedKeyframe(2))
+        );
+        // A dip resets the wait.
+        let mut s = Selection::new(Some(0));
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(s.update(Some(1), t1), None);
+        assert_eq!(s.update(Some(0), t1 + Duration::from_secs(2)), None);
+        assert_eq!(s.update(Some(1), t1 + Duration::from_secs(5)), None);
+    }
+
+    #[test]
+    fn a_new_viewer_starts_at_once() {
+        let t0 = Instant::now();
+        let mut s = Selection::new(None);
+        assert_eq!(s.update(Some(1), t0), Some(Change::NeedKeyframe(1)));
+        assert_eq!(s.on_frame(1, false), FrameAction::Drop);
+        assert_eq!(s.on_frame(1, true), FrameAction::SwitchAndForward);
+    }
+
+    #[test]
+    fn pause_and_resume() {
+        let t0 = Instant::now();
+        let mut s = Selection::new(Some(0));
+        s.on_frame(0, true);
+        assert_eq!(s.update(None, t0), Some(Change::Paused));
+        assert!(s.paused);
+        assert_eq!(s.on_frame(0, true), FrameAction::Drop);
+        assert_eq!(s.update(Some(0), t0 + Duration::from_secs(1)), None);
+        assert_eq!(
+            s.update(Some(0), t0 + Duration::from_secs(5)),
+            Some(Change::Resumed(0))
+        );
+        assert!(!s.paused);
+        assert_eq!(s.on_frame(0, true), FrameAction::SwitchAndForward);
+    }
+
+    #[test]
+    fn timestamps_continue_across_a_switch() {
+        let t0 = Instant::now();
+        let mut r = TimestampRewrite::default();
+        // Layer A starts at 1,000,000; 3000 ticks (33 ms) a frame.
+        assert_eq!(r.map(1_000_000, t0, false, 90_000), 1_000_000);
+        let t1 = t0 + Duration::from_millis(33);
+        assert_eq!(r.map(1_003_000, t1, false, 90_000), 1_003_000);
+        // Layer B, far away at 7; switched 33 ms later: continues at +2970.
+        let t2 = t1 + Duration::from_millis(33);
+        let out = r.map(7, t2, true, 90_000);
+        assert_eq!(out, 1_003_000 + 2970);
+        let t3 = t2 + Duration::from_millis(33);
+        assert_eq!(r.map(3007, t3, false, 90_000), out + 3000);
+    }
+
+    proptest! {
+        #[test]
+        fn allocation_never_exceeds_the_budget(
+            budget in 0u64..5_000_000,
+            tracks in proptest::collection::vec(
+                proptest::collection::vec((0u64..2_000_000, any::<bool>()), 1..4), 0..5),
+        ) {
+            let infos: Vec<Vec<LayerInfo>> = tracks
+                .iter()
+                .map(|t| t.iter().map(|&(bps, live)| LayerInfo { bps, live }).collect())
+                .collect();
+            let refs: Vec<&[LayerInfo]> = infos.iter().map(Vec::as_slice).collect();
+            let chosen = allocate(budget, &refs);
+            let spent: u64 = chosen
+                .iter()
+                .zip(&infos)
+                .filter_map(|(c, l)| c.map(|i| l[i].cost()))
+                .sum();
+            prop_assert!(spent <= budget);
+            for (c, l) in chosen.iter().zip(&infos) {
+                if let Some(i) = c {
+                    prop_assert!(l[*i].live);
+                }
+            }
+        }
+
+        #[test]
+        fn rewritten_timestamps_never_go_back(
+            steps in proptest::collection::vec((0u64..100_000, 1u64..100, any::<bool>()), 1..50),
+        ) {
+            let t0 = Instant::now();
+            let mut r = TimestampRewrite::default();
+            let mut at = t0;
+            let mut ts = 0u64;
+            let mut last: Option<u64> = None;
+            for (base, ms, switched) in steps {
+                at += Duration::from_millis(ms);
+                ts = if switched { base } else { ts + ms * 90 };
+                let out = r.map(ts, at, switched || last.is_none(), 90_000);
+                if let Some(l) = last {
+                    prop_assert!(out > l, "{out} after {l}");
+                }
+                last = Some(out);
+            }
+        }
+    }
+}
