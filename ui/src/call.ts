@@ -48,6 +48,7 @@ export interface CallEnd {
 
 const SPEAKER_POLL_MS = 250;
 const MEDIA_RETRY_FIRST_MS = 1_000;
+const VIEW_SIZE_DEBOUNCE_MS = 300;
 const MEDIA_RETRY_MAX_MS = 10_000;
 
 export class Call {
@@ -72,6 +73,10 @@ export class Call {
   private readonly inflight = new Set<MediaKind>();
   /** Tracks whose video the SFU paused because this member's link is too weak. */
   private readonly pausedVideo = new Set<string>();
+  /** The tiles' height in device pixels, and what the server was last told. */
+  private tileHeight = 0;
+  private sentTileHeight = -1;
+  private viewSizeTimer: ReturnType<typeof setTimeout> | null = null;
   private ended = false;
   readonly whiteboard: Whiteboard;
   private readonly talk: TalkPanel;
@@ -98,6 +103,10 @@ export class Call {
         if (room) openMemberMenu(anchor, m, room, actions);
       },
       onSoundBlocked: () => (this.soundPrompt.hidden = false),
+      onTileSize: ({ h }) => {
+        this.tileHeight = Math.round(h * (window.devicePixelRatio || 1));
+        this.scheduleViewSize();
+      },
     });
     this.controls = new Controls({
       onMic: () => this.toggle("audio"),
@@ -296,6 +305,9 @@ export class Call {
       .then(() => {
         if (link !== this.link) return;
         this.mediaFailures = 0;
+        // A new media session starts with no size: say it again.
+        this.sentTileHeight = -1;
+        this.scheduleViewSize();
         this.syncOwnTracks();
         this.scheduleRender();
       })
@@ -305,6 +317,19 @@ export class Call {
         this.scheduleMediaRetry();
       });
     this.scheduleRender();
+  }
+
+  /**
+   * Tells the server how tall the tiles are, so the SFU sends no simulcast layer larger
+   * than they show. Debounced: a window being resized sends one message, not hundreds.
+   */
+  private scheduleViewSize(): void {
+    if (this.viewSizeTimer) return;
+    this.viewSizeTimer = setTimeout(() => {
+      this.viewSizeTimer = null;
+      if (this.ended || this.tileHeight <= 0 || this.tileHeight === this.sentTileHeight || !this.link) return;
+      if (this.session.send({ type: "view_size", height: this.tileHeight })) this.sentTileHeight = this.tileHeight;
+    }, VIEW_SIZE_DEBOUNCE_MS);
   }
 
   private scheduleMediaRetry(): void {

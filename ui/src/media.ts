@@ -6,7 +6,7 @@
 // client never renegotiates; a new peer connection (after a reconnect) offers afresh.
 
 import { Emitter } from "./emitter";
-import type { ClientMsg, IceServer, MemberId, PublishedTrack, TrackId } from "./generated/protocol";
+import type { ClientMsg, IceServer, LayerSize, MemberId, PublishedTrack, TrackId } from "./generated/protocol";
 
 export type MediaKind = "audio" | "video";
 
@@ -228,6 +228,16 @@ export const SIMULCAST_LAYERS: readonly RTCRtpEncodingParameters[] = [
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 450_000 },
   { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_200_000 },
 ];
+
+/** Each layer's size for the camera's current capture size, as the SFU is told. */
+function simulcastSizes(track: MediaStreamTrack): LayerSize[] {
+  const { width = 0, height = 0 } = track.getSettings();
+  if (!width || !height) return [];
+  return SIMULCAST_LAYERS.map((l) => {
+    const k = l.scaleResolutionDownBy ?? 1;
+    return { rid: l.rid ?? "", width: Math.round(width / k), height: Math.round(height / k) };
+  });
+}
 const ANSWER_DEADLINE_MS = 15_000;
 
 /**
@@ -298,7 +308,9 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
       if (this.closed) return [];
       const tracks: PublishedTrack[] = [];
       if (publish && this.local.audio && this.audioTx.mid) tracks.push({ mid: this.audioTx.mid, kind: "microphone" });
-      if (publish && this.local.video && this.videoTx.mid) tracks.push({ mid: this.videoTx.mid, kind: "camera" });
+      if (publish && this.local.video && this.videoTx.mid) {
+        tracks.push({ mid: this.videoTx.mid, kind: "camera", layers: simulcastSizes(this.local.video) });
+      }
       this.published = tracks;
       const answered = new Promise<string>((resolve, reject) => {
         this.awaitingAnswer = resolve;

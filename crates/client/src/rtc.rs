@@ -296,6 +296,7 @@ impl PeerLink {
             };
             if let Ok(Some(mid)) = t.mid().await {
                 published.push(PublishedTrack {
+                    layers: Vec::new(),
                     mid,
                     kind: ours.kind,
                 });

@@ -11,7 +11,18 @@ const MAX_ID_BYTES: usize = 128;
 const MAX_SDP_BYTES: usize = 60 * 1024;
 const MAX_TRACKS_PER_OFFER: usize = 16;
 
-const KNOWN_TYPES: &[&str] = &["hello", "command", "offer", "answer", "ping", "leave"];
+const MAX_LAYERS: usize = 4;
+const MAX_PIXELS: u32 = 16_384;
+
+const KNOWN_TYPES: &[&str] = &[
+    "hello",
+    "command",
+    "offer",
+    "answer",
+    "ping",
+    "leave",
+    "view_size",
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ClientDecodeError {
@@ -113,10 +124,22 @@ fn validate(msg: &ClientMsg) -> Result<(), ClientDecodeError> {
                 bad("too many tracks")
             } else if tracks.iter().any(|t| t.mid.is_empty() || t.mid.len() > 32) {
                 bad("mid must be 1 to 32 bytes")
+            } else if tracks.iter().any(|t| {
+                t.layers.len() > MAX_LAYERS
+                    || t.layers.iter().any(|l| {
+                        l.rid.is_empty()
+                            || l.rid.len() > 16
+                            || !l.rid.bytes().all(|b| b.is_ascii_alphanumeric())
+                            || l.width > MAX_PIXELS
+                            || l.height > MAX_PIXELS
+                    })
+            }) {
+                bad("layers: at most 4, each rid 1 to 16 letters or digits, sizes up to 16384")
             } else {
                 Ok(())
             }
         }
+        ClientMsg::ViewSize { height } if *height > MAX_PIXELS => bad("height up to 16384"),
         ClientMsg::Answer { sdp } if sdp.len() > MAX_SDP_BYTES => bad("sdp too long"),
         ClientMsg::Ping { t } if !t.is_finite() => bad("ping time must be finite"),
         _ => Ok(()),

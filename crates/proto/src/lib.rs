@@ -74,6 +74,7 @@ pub fn typescript_bindings() -> String {
         RoomEvent::decl(&cfg),
         SequencedEvent::decl(&cfg),
         RoomCommand::decl(&cfg),
+        LayerSize::decl(&cfg),
         PublishedTrack::decl(&cfg),
         ClientMsg::decl(&cfg),
         ErrorCode::decl(&cfg),

@@ -621,6 +621,19 @@ pub enum RoomCommand {
 pub struct PublishedTrack {
     pub mid: String,
     pub kind: TrackKind,
+    /// Its simulcast layers (rids), lowest first, with the size each is sent at; empty
+    /// for a track sent as one encoding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(optional, as = "Option<Vec<LayerSize>>")]
+    pub layers: Vec<LayerSize>,
+}
+
+/// One simulcast layer of a published track.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq, Eq)]
+pub struct LayerSize {
+    pub rid: String,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Messages from a client to the server.
@@ -653,6 +666,11 @@ pub enum ClientMsg {
         t: f64,
     },
     Leave,
+    /// How tall (device pixels) this client shows others' video tiles: the SFU sends no
+    /// simulcast layer much taller. Sent when the layout changes and after each offer.
+    ViewSize {
+        height: u32,
+    },
 }
 
 /// A STUN or TURN server, in the shape of WebRTC's `RTCIceServer`.

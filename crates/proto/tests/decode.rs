@@ -28,6 +28,38 @@ fn decodes_hello_and_command() {
 }
 
 #[test]
+fn simulcast_layers_and_view_sizes_are_bounded() {
+    let offer = decode_client(
+        br#"{"type":"offer","sdp":"v=0","tracks":[{"mid":"1","kind":"camera","layers":[{"rid":"q","width":240,"height":135},{"rid":"f","width":960,"height":540}]}]}"#,
+    )
+    .unwrap();
+    let ClientMsg::Offer { tracks, .. } = offer else {
+        panic!("an offer")
+    };
+    assert_eq!(tracks[0].layers[1].height, 540);
+    // Older clients send no layers at all.
+    let old = decode_client(
+        br#"{"type":"offer","sdp":"v=0","tracks":[{"mid":"0","kind":"microphone"}]}"#,
+    )
+    .unwrap();
+    assert!(matches!(old, ClientMsg::Offer { tracks, .. } if tracks[0].layers.is_empty()));
+    for bad in [
+        &br#"{"type":"offer","sdp":"v=0","tracks":[{"mid":"1","kind":"camera","layers":[{"rid":"q q","width":1,"height":1}]}]}"#[..],
+        br#"{"type":"offer","sdp":"v=0","tracks":[{"mid":"1","kind":"camera","layers":[{"rid":"q","width":1,"height":99999}]}]}"#,
+        br#"{"type":"offer","sdp":"v=0","tracks":[{"mid":"1","kind":"camera","layers":[{"rid":"a","width":1,"height":1},{"rid":"b","width":1,"height":1},{"rid":"c","width":1,"height":1},{"rid":"d","width":1,"height":1},{"rid":"e","width":1,"height":1}]}]}"#,
+        br#"{"type":"view_size","height":99999}"#,
+        br#"{"type":"view_size","height":-1}"#,
+    ] {
+        let e = decode_client(bad).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::BadMessage, "{}", String::from_utf8_lossy(bad));
+    }
+    assert_eq!(
+        decode_client(br#"{"type":"view_size","height":720}"#).unwrap(),
+        ClientMsg::ViewSize { height: 720 }
+    );
+}
+
+#[test]
 fn unknown_type_is_told_apart_from_malformed() {
     let e = decode_client(br#"{"type":"teleport","x":1}"#).unwrap_err();
     assert_eq!(e.code(), ErrorCode::UnknownType);

@@ -215,6 +215,8 @@ pub async fn offer(
         room: format!("check:{id}:{sfu_peer}"),
         member: "check".into(),
         may_publish: false,
+        layer_heights: Default::default(),
+        view_height: None,
     };
     match state.sfu.open(spec, req.sdp).await {
         Ok(sdp) => Ok(Json(CheckAnswer { sdp })),

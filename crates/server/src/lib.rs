@@ -108,6 +108,9 @@ impl Ready {
                 println!("  HTTPS certificate SHA-256:");
             }
             println!("    {fp}");
+        } else if self.scheme == "https" {
+            println!("  HTTPS with a certificate from the ACME CA (Let's Encrypt unless set),");
+            println!("  fetched and renewed by the server; /healthz says when it is ready.");
         }
         println!("  teacher link: {}", self.teacher_link);
         println!("  student link: {}", self.student_link);
@@ -302,7 +305,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             let _ = stopping.send(true);
         })
         .await;
-        // A stopped server holds nothing: rooms checkpoint and end, and the media socket
+        // A stopped server holds nothing: rooms end, and the media socket
         // closes, so the same ports can be bound again in this process (the teacher app
         // restarts its embedded server to turn LAN classes on and off).
         for room in st.hub.take_rooms() {

@@ -60,8 +60,8 @@ pub enum RoomMsg {
     },
     Sfu(SfuEvent),
     Tick,
-    /// The server stops: checkpoint and end, then say so. Its connections are closed by
-    /// the same shutdown.
+    /// The server stops: end, then say so. Its connections are closed by the same
+    /// shutdown.
     Stop {
         done: oneshot::Sender<()>,
     },
@@ -88,6 +88,8 @@ struct Conn {
     /// While a resume streams: the last missed event sent. Live events are not fanned
     /// out to it then; the pages reach them in order.
     catch_up: Option<Seq>,
+    /// How tall the client shows video tiles (`view_size`), kept for its next peer.
+    view_height: Option<u32>,
 }
 
 pub struct RoomActor {
@@ -239,8 +241,9 @@ impl RoomActor {
                 RoomMsg::Gone { conn } => self.on_gone(conn).await,
                 RoomMsg::More { conn } => self.pump(conn),
                 RoomMsg::Sfu(ev) => self.on_sfu(ev).await,
+                // Every event is already stored; the next load reads the last checkpoint
+                // and the events after it, as after a crash.
                 RoomMsg::Stop { done } => {
-                    self.checkpoint();
                     let _ = done.send(());
                     return;
                 }
@@ -353,6 +356,7 @@ impl RoomActor {
                 admitted,
                 peer: None,
                 catch_up: None,
+                view_height: None,
             },
         );
         self.by_member.insert(member.clone(), conn);
@@ -552,6 +556,15 @@ impl RoomActor {
             ),
             // Answered by the connection task; never reaches the room.
             ClientMsg::Ping { .. } => {}
+            ClientMsg::ViewSize { height } => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                c.view_height = Some(height);
+                if let Some(peer) = c.peer {
+                    self.state.sfu.set_view_height(peer, height).await;
+                }
+            }
         }
     }
 
@@ -585,6 +598,15 @@ impl RoomActor {
             room: self.room.class_id().to_owned(),
             member: member.0.clone(),
             may_publish: role != Role::Observer,
+            layer_heights: tracks
+                .iter()
+                .filter(|t| !t.layers.is_empty())
+                .map(|t| {
+                    let heights = t.layers.iter().map(|l| (l.rid.clone(), l.height));
+                    (t.mid.clone(), heights.collect())
+                })
+                .collect(),
+            view_height: c.view_height,
         };
         self.state.hub.remember_peer(peer, self.room.class_id());
         match self.state.sfu.open(spec, sdp).await {

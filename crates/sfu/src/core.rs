@@ -133,6 +133,8 @@ struct TrackIn {
 
 struct LayerIn {
     rid: Option<Rid>,
+    /// The height the publisher said it sends this layer at.
+    height: Option<u32>,
     /// Bytes in the current one-second window, and when it started.
     window_bytes: u64,
     window_start: Instant,
@@ -143,9 +145,10 @@ struct LayerIn {
 }
 
 impl LayerIn {
-    fn new(rid: Option<Rid>, now: Instant) -> Self {
+    fn new(rid: Option<Rid>, height: Option<u32>, now: Instant) -> Self {
         LayerIn {
             rid,
+            height,
             window_bytes: 0,
             window_start: now,
             bps: 0,
@@ -221,9 +224,8 @@ enum Propagated {
     Media {
         origin: PeerId,
         data: MediaData,
-        /// Index of the frame's layer, and how many layers the track has.
+        /// Index of the frame's layer in its track.
         layer: usize,
-        layers: usize,
     },
     Keyframe {
         origin: PeerId,
@@ -264,6 +266,11 @@ impl Core {
             // Handled by the loop, which owns the socket.
             Command::Stop { reply } => {
                 let _ = reply.send(());
+            }
+            Command::SetViewHeight { peer, height } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.spec.view_height = Some(height);
+                }
             }
             Command::States { reply } => {
                 let states = self
@@ -603,7 +610,6 @@ impl Core {
                 origin,
                 data,
                 layer,
-                layers,
             } => {
                 let Some(room) = self.peers.get(&origin).map(|p| p.spec.room.clone()) else {
                     return;
@@ -611,7 +617,7 @@ impl Core {
                 let Some(members) = self.rooms.get(&room) else {
                     return;
                 };
-                let keyframe = layers > 1 && data.is_keyframe();
+                let keyframe = data.is_keyframe();
                 for id in members {
                     if *id == origin {
                         continue;
@@ -629,9 +635,9 @@ impl Core {
                     let OutState::Open(out_mid) = t.state else {
                         continue;
                     };
-                    // One layer of several: only the viewer's own, and its timestamps made
-                    // continuous across switches.
-                    let time = if layers > 1 {
+                    // Video goes by the viewer's selection: one layer of several, or the
+                    // only one unless paused; timestamps continuous across switches.
+                    let time = if t.kind == MediaKind::Video {
                         let switched = match t.selection.on_frame(layer, keyframe) {
                             FrameAction::Drop => {
                                 self.metrics.layer_dropped_frames.fetch_add(1, Relaxed);
@@ -749,11 +755,14 @@ impl Core {
                     .get(&t.origin)
                     .and_then(|o| o.tracks_in.iter().find(|ti| ti.mid == t.origin_mid))
                     .map(|ti| &ti.layers)
-                    .filter(|l| l.len() > 1)
+                    .filter(|l| !l.is_empty())
                 else {
                     continue;
                 };
-                tracks.push((i, layers.iter().map(|l| l.info(now)).collect()));
+                // No layer much taller than the viewer's tiles (the lowest always).
+                let heights: Vec<Option<u32>> = layers.iter().map(|l| l.height).collect();
+                let top = layers::ceiling(&heights, p.spec.view_height);
+                tracks.push((i, layers[..=top].iter().map(|l| l.info(now)).collect()));
             }
             if tracks.is_empty() {
                 continue;
@@ -859,7 +868,19 @@ fn handle_event(
                     mid: m.mid,
                     kind: m.kind,
                     enabled: true,
-                    layers: rids.into_iter().map(|r| LayerIn::new(r, now)).collect(),
+                    layers: rids
+                        .into_iter()
+                        .map(|r| {
+                            let height = r.and_then(|rid| {
+                                peer.spec
+                                    .layer_heights
+                                    .get(&*m.mid)
+                                    .and_then(|l| l.iter().find(|(x, _)| **x == *rid))
+                                    .map(|(_, h)| *h)
+                            });
+                            LayerIn::new(r, height, now)
+                        })
+                        .collect(),
                 });
                 queue.push_back(Propagated::TrackOpen {
                     origin: id,
@@ -885,7 +906,6 @@ fn handle_event(
                 .iter()
                 .position(|l| l.rid == data.rid)
                 .unwrap_or(0);
-            let layers = track.layers.len();
             if let Some(l) = track.layers.get_mut(layer) {
                 l.count(data.data.len(), now);
             }
@@ -903,7 +923,6 @@ fn handle_event(
                 origin: id,
                 data,
                 layer,
-                layers,
             });
         }
         Event::KeyframeRequest(req) => {

@@ -18,6 +18,9 @@
 
 use std::time::{Duration, Instant};
 
+/// A new viewer's video is not paused in its first seconds: the bandwidth estimate starts
+/// from a guess, and probing needs a moment to find what the link carries.
+pub const PAUSE_GRACE: Duration = Duration::from_secs(5);
 /// A higher layer (or resuming video) must fit this long before it is taken.
 pub const UP_AFTER: Duration = Duration::from_millis(2500);
 /// Share of the estimate media may fill; the rest absorbs estimate noise and RTCP.
@@ -84,6 +87,22 @@ pub fn allocate(budget: u64, tracks: &[&[LayerInfo]]) -> Vec<Option<usize>> {
     }
 }
 
+/// A layer may be this much taller than the tile it is shown in (in tenths): a little
+/// downscaling looks better than the next layer down upscaled.
+const TALLER_OK_TENTHS: u32 = 13;
+
+/// The highest layer worth sending to a viewer whose tiles are `view` pixels tall, given
+/// each layer's height (lowest first; `None` when the publisher did not say). Every layer
+/// without a view or without heights; at least the lowest.
+pub fn ceiling(heights: &[Option<u32>], view: Option<u32>) -> usize {
+    let last = heights.len().saturating_sub(1);
+    let Some(view) = view else { return last };
+    let fits = |h: &Option<u32>| {
+        h.is_none_or(|h| h.saturating_mul(10) <= view.saturating_mul(TALLER_OK_TENTHS))
+    };
+    heights.iter().rposition(fits).unwrap_or(0).min(last)
+}
+
 /// The media budget of a viewer from its bandwidth estimate and its audio tracks.
 pub fn budget(estimate_bps: u64, audio_tracks: usize) -> u64 {
     ((estimate_bps as f64 * HEADROOM) as u64).saturating_sub(AUDIO_BPS * audio_tracks as u64)
@@ -109,6 +128,8 @@ pub struct Selection {
     rising: Option<(Option<usize>, Instant)>,
     /// The viewer was told its video is paused.
     pub paused: bool,
+    /// Until when video is not paused (set at the first update).
+    no_pause_until: Option<Instant>,
 }
 
 /// A change [`Selection::update`] made that the SFU must act on.
@@ -130,11 +151,18 @@ impl Selection {
             target: initial,
             rising: None,
             paused: false,
+            no_pause_until: None,
         }
     }
 
     /// Takes the allocator's latest choice at `now`: down at once, up after [`UP_AFTER`].
     pub fn update(&mut self, choice: Option<usize>, now: Instant) -> Option<Change> {
+        let grace = *self.no_pause_until.get_or_insert(now + PAUSE_GRACE);
+        let choice = if now < grace {
+            choice.or(Some(0))
+        } else {
+            choice
+        };
         // A new viewer starts on whatever fits now: no wait for the first picture.
         if self.target.is_none() && !self.paused {
             self.target = choice;
@@ -310,10 +338,38 @@ mod tests {
     }
 
     #[test]
+    fn no_pause_in_the_first_seconds() {
+        let t0 = Instant::now();
+        let mut s = Selection::new(None);
+        assert_eq!(s.update(None, t0), Some(Change::NeedKeyframe(0)));
+        assert_eq!(s.update(None, t0 + Duration::from_secs(1)), None);
+        assert_eq!(s.update(None, t0 + PAUSE_GRACE), Some(Change::Paused));
+    }
+
+    #[test]
+    fn layers_no_taller_than_the_tiles() {
+        let h = [Some(135), Some(270), Some(540)];
+        assert_eq!(ceiling(&h, None), 2);
+        assert_eq!(ceiling(&h, Some(1080)), 2);
+        assert_eq!(ceiling(&h, Some(420)), 2, "540 is within 1.3 x 420");
+        assert_eq!(ceiling(&h, Some(300)), 1);
+        assert_eq!(ceiling(&h, Some(100)), 0);
+        assert_eq!(ceiling(&h, Some(0)), 0, "the lowest at least");
+        assert_eq!(
+            ceiling(&[None, None], Some(10)),
+            1,
+            "no heights, no ceiling"
+        );
+        assert_eq!(ceiling(&[], Some(10)), 0);
+    }
+
+    #[test]
     fn pause_and_resume() {
         let t0 = Instant::now();
         let mut s = Selection::new(Some(0));
+        assert_eq!(s.update(Some(0), t0), None);
         s.on_frame(0, true);
+        let t0 = t0 + PAUSE_GRACE;
         assert_eq!(s.update(None, t0), Some(Change::Paused));
         assert!(s.paused);
         assert_eq!(s.on_frame(0, true), FrameAction::Drop);

@@ -43,6 +43,11 @@ pub struct PeerSpec {
     /// Sent as the msid stream id of this peer's tracks, so receivers know whose they are.
     pub member: String,
     pub may_publish: bool,
+    /// For each published mid sent in simulcast: its layers' rids and heights, as the
+    /// publisher declared them (lowest first).
+    pub layer_heights: std::collections::HashMap<String, Vec<(String, u32)>>,
+    /// How tall this viewer shows video tiles (device pixels), when it said.
+    pub view_height: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +131,10 @@ pub(crate) enum Command {
         mid: String,
         enabled: bool,
     },
+    SetViewHeight {
+        peer: PeerId,
+        height: u32,
+    },
     States {
         reply: oneshot::Sender<Vec<PeerState>>,
     },
@@ -174,6 +183,12 @@ impl SfuHandle {
         let _ = self
             .send(Command::SetTrackEnabled { peer, mid, enabled })
             .await;
+    }
+
+    /// The viewer `peer` shows video tiles `height` device pixels tall: it gets no
+    /// simulcast layer much taller.
+    pub async fn set_view_height(&self, peer: PeerId, height: u32) {
+        let _ = self.send(Command::SetViewHeight { peer, height }).await;
     }
 
     pub async fn peer_states(&self) -> Vec<PeerState> {

@@ -24,6 +24,8 @@ export interface TileModel {
 
 export interface GridCallbacks {
   onMenu: (member: MemberInfo, anchor: HTMLElement) => void;
+  /** Every tile's size changed (CSS pixels): the SFU sends layers that fit it. */
+  onTileSize?: (size: { w: number; h: number }) => void;
   /** The browser refused to play sound without a gesture; the tile plays muted for now. */
   onSoundBlocked: () => void;
 }
@@ -154,6 +156,7 @@ export class Grid {
   private readonly tiles = new Map<MemberId, Tile>();
   private speaker: MemberId | null = null;
   private readonly resize: ResizeObserver;
+  private tileSize = { w: 0, h: 0 };
 
   constructor(private readonly cb: GridCallbacks) {
     this.el = h("div", { class: "grid", "data-testid": "grid" });
@@ -227,6 +230,11 @@ export class Grid {
     }
     this.el.style.setProperty("--tile-w", `${Math.floor(best.w)}px`);
     this.el.style.setProperty("--tile-h", `${Math.floor(best.h)}px`);
+    const size = { w: Math.floor(best.w), h: Math.floor(best.h) };
+    if (size.w !== this.tileSize.w || size.h !== this.tileSize.h) {
+      this.tileSize = size;
+      this.cb.onTileSize?.(size);
+    }
   }
 
   destroy(): void {
