@@ -24,11 +24,14 @@ export async function startWeakLinkClass() {
   try {
     server = await startServer(hosts.serverEnv(), { argvPrefix: hosts.exec(srv) });
     const secure = { contextOptions: { ignoreHTTPSErrors: true } };
+    // Students on a large high-density screen: their tiles are tall enough (in device
+    // pixels) for the full layer, so only the link decides.
+    const large = { contextOptions: { ignoreHTTPSErrors: true, viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 2 } };
     for (const h of [srv, hosts.students[0], hosts.students[1]]) browsers.push(await hosts.chromium(h));
     const pages = {
       teacher: await openClassPage(browsers[0], withParams(server.ready.teacher_link, { autojoin: '1' }), secure),
-      clean: await openClassPage(browsers[1], withParams(server.ready.student_link, { autojoin: '1', name: 'Cleo' }), secure),
-      weak: await openClassPage(browsers[2], withParams(server.ready.student_link, { autojoin: '1', name: 'Wes' }), secure),
+      clean: await openClassPage(browsers[1], withParams(server.ready.student_link, { autojoin: '1', name: 'Cleo' }), large),
+      weak: await openClassPage(browsers[2], withParams(server.ready.student_link, { autojoin: '1', name: 'Wes' }), large),
     };
     const teacher = await pages.teacher.evaluate(() => window.aula.state().me.id);
     return {

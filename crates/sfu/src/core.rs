@@ -25,6 +25,8 @@ const MAX_DATAGRAM: usize = 2048;
 const READ_BATCH: usize = 64;
 /// How often each viewer's simulcast layers are chosen again from its estimate.
 const ALLOCATE_EVERY: Duration = Duration::from_millis(250);
+/// How often a viewer whose estimate stays short of its best layers is probed again.
+const PROBE_AGAIN: Duration = Duration::from_secs(2);
 /// Where a viewer's bandwidth estimate starts, before TWCC feedback has said anything.
 const START_ESTIMATE_KBPS: u64 = 1_000;
 
@@ -121,6 +123,10 @@ struct Peer {
     estimate: u64,
     /// What was last asked of str0m's BWE (minimum, desired), to ask only on change.
     bwe_asked: (u64, u64),
+    /// Smoothed loss of what this peer receives, from its receiver reports.
+    loss: f32,
+    /// When to nudge the estimator's probe again if the estimate stays short.
+    next_probe: Instant,
 }
 
 struct TrackIn {
@@ -316,9 +322,11 @@ impl Core {
                 .add_h264(pt.into(), Some(rtx.into()), mode1, profile);
         }
         // TWCC estimates what each viewer's link carries; simulcast layers follow it.
+        // Receiver-report loss per second says whether a falling estimate is congestion.
         let mut rtc = config
             .enable_vp8(true)
             .enable_bwe(Some(Bitrate::kbps(START_ESTIMATE_KBPS)))
+            .set_stats_interval(Some(Duration::from_secs(1)))
             .build(now);
         let candidate = Candidate::host(self.advertise, "udp")
             .map_err(|e| SfuError::Rejected(e.to_string()))?;
@@ -343,6 +351,8 @@ impl Core {
             frames_out: 0,
             estimate: START_ESTIMATE_KBPS * 1000,
             bwe_asked: (0, 0),
+            loss: 0.0,
+            next_probe: now,
         };
         // Everything already published in the room; offered once ICE is up.
         for other in self.rooms.get(&peer.spec.room).into_iter().flatten() {
@@ -768,27 +778,36 @@ impl Core {
                 continue;
             }
             let estimate = p.estimate;
+            let congested = p.loss >= layers::CONGESTED_LOSS;
             let refs: Vec<&[LayerInfo]> = tracks.iter().map(|(_, l)| l.as_slice()).collect();
             let chosen = layers::allocate(layers::budget(estimate, audio), &refs);
-            let spent: u64 = chosen
-                .iter()
-                .zip(&refs)
-                .filter_map(|(c, l)| c.map(|i| l[i].bps.max(layers::MIN_LAYER_BPS)))
-                .sum();
-            let wanted: u64 = refs
-                .iter()
-                .filter_map(|l| l.iter().rev().find(|x| x.live))
-                .map(|l| l.bps.max(layers::MIN_LAYER_BPS))
-                .sum();
             let Some(p) = self.peers.get_mut(&viewer) else {
                 continue;
             };
+            let loss = p.loss;
             for ((i, _), choice) in tracks.iter().zip(chosen) {
                 let t = &mut p.tracks_out[*i];
-                let Some(change) = t.selection.update(choice, now) else {
+                let choice = layers::hold_unless_congested(choice, t.selection.target, congested);
+                let change = t.selection.update(choice, now);
+                // Still waiting for the new layer's keyframe: ask again (a request can be
+                // lost, or reach the publisher before that layer's stream exists).
+                if change.is_none()
+                    && let Some(want) = t.selection.target
+                    && t.selection.current != Some(want)
+                {
+                    keyframes.push((t.origin, t.origin_mid, want));
+                }
+                let Some(change) = change else {
                     continue;
                 };
-                tracing::debug!(peer = viewer, estimate, ?choice, ?change, "simulcast layer");
+                tracing::debug!(
+                    peer = viewer,
+                    estimate,
+                    loss,
+                    ?choice,
+                    ?change,
+                    "simulcast layer"
+                );
                 let paused = match change {
                     Change::NeedKeyframe(l) => {
                         keyframes.push((t.origin, t.origin_mid, l));
@@ -812,9 +831,22 @@ impl Core {
                     });
                 }
             }
-            // Probe for what the best layers need; keep at least what is being sent.
+            // Probe for what the best layers need, padding toward the next layer up. A
+            // probe str0m suppressed (early on, or under congestion) is not asked for
+            // again by the same figures, so every few seconds they move by a hair.
+            let targets: Vec<Option<usize>> = tracks
+                .iter()
+                .map(|(i, _)| p.tracks_out[*i].selection.target)
+                .collect();
             let audio_bps = layers::AUDIO_BPS * audio as u64;
-            let ask = (spent + audio_bps, wanted + audio_bps);
+            let (minimum, desired) = layers::probe_rates(&refs, &targets, audio_bps);
+            let mut ask = (minimum, desired);
+            if now >= p.next_probe {
+                p.next_probe = now + PROBE_AGAIN;
+                if p.estimate < desired && !congested && p.bwe_asked.1 == desired {
+                    ask.1 += 1_000;
+                }
+            }
             if ask != p.bwe_asked {
                 p.bwe_asked = ask;
                 p.rtc
@@ -940,6 +972,11 @@ fn handle_event(
                 layer: t.selection.target.or(t.selection.current),
                 kind: req.kind,
             });
+        }
+        Event::MediaEgressStats(s) => {
+            if let Some(loss) = s.loss {
+                peer.loss = 0.7 * peer.loss + 0.3 * loss.clamp(0.0, 1.0);
+            }
         }
         Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
             tracing::trace!(

@@ -103,6 +103,57 @@ pub fn ceiling(heights: &[Option<u32>], view: Option<u32>) -> usize {
     heights.iter().rposition(fits).unwrap_or(0).min(last)
 }
 
+/// Smoothed loss (from the viewer's receiver reports) from which its link counts as
+/// congested. Below it the estimate may only raise layers: on a link that loses nothing,
+/// a falling estimate is the estimator following a sender that sends little (or a busy
+/// CPU's jitter), and obeying it would starve the viewer further.
+pub const CONGESTED_LOSS: f32 = 0.01;
+
+/// The allocator's choice, held at no lower than the current target unless the viewer's
+/// link is congested.
+pub fn hold_unless_congested(
+    choice: Option<usize>,
+    target: Option<usize>,
+    congested: bool,
+) -> Option<usize> {
+    if congested {
+        choice
+    } else {
+        choice.max(target)
+    }
+}
+
+/// What to ask of the viewer's bandwidth estimator, bits per second: `minimum` is what the
+/// chosen layers send plus the step to the next layer up (str0m pads up to it, so the
+/// estimate can grow into that layer), `desired` what every track's best layer needs.
+pub fn probe_rates(
+    tracks: &[&[LayerInfo]],
+    targets: &[Option<usize>],
+    audio_bps: u64,
+) -> (u64, u64) {
+    let mut sent = 0;
+    let mut step: Option<u64> = None;
+    let mut best = 0;
+    for (layers, target) in tracks.iter().zip(targets) {
+        let now = target
+            .and_then(|i| layers.get(i))
+            .map_or(0, LayerInfo::cost);
+        sent += now;
+        let above = target.map_or(0, |i| i + 1);
+        if let Some(next) = layers.iter().skip(above).find(|l| l.live) {
+            let extra = next.cost().saturating_sub(now);
+            step = Some(step.map_or(extra, |s| s.min(extra)));
+        }
+        best += layers
+            .iter()
+            .rev()
+            .find(|l| l.live)
+            .map_or(0, LayerInfo::cost);
+    }
+    let desired = best + audio_bps;
+    ((sent + audio_bps + step.unwrap_or(0)).min(desired), desired)
+}
+
 /// The media budget of a viewer from its bandwidth estimate and its audio tracks.
 pub fn budget(estimate_bps: u64, audio_tracks: usize) -> u64 {
     ((estimate_bps as f64 * HEADROOM) as u64).saturating_sub(AUDIO_BPS * audio_tracks as u64)
@@ -344,6 +395,38 @@ mod tests {
         assert_eq!(s.update(None, t0), Some(Change::NeedKeyframe(0)));
         assert_eq!(s.update(None, t0 + Duration::from_secs(1)), None);
         assert_eq!(s.update(None, t0 + PAUSE_GRACE), Some(Change::Paused));
+    }
+
+    #[test]
+    fn probing_reaches_for_the_next_layer() {
+        let layers = [Q, H, F];
+        // On the low layer: pad up to the middle one; want the top.
+        assert_eq!(
+            probe_rates(&[&layers], &[Some(0)], 48_000),
+            (450_000 + 48_000, 1_200_000 + 48_000)
+        );
+        // At the top: nothing more to reach for.
+        assert_eq!(
+            probe_rates(&[&layers], &[Some(2)], 0),
+            (1_200_000, 1_200_000)
+        );
+        // Paused: reach for the lowest.
+        assert_eq!(probe_rates(&[&layers], &[None], 0), (150_000, 1_200_000));
+        // Two tracks: the cheaper step.
+        assert_eq!(
+            probe_rates(&[&layers, &layers], &[Some(1), Some(0)], 0),
+            (450_000 + 150_000 + 300_000, 2_400_000)
+        );
+    }
+
+    #[test]
+    fn only_a_congested_link_goes_down() {
+        assert_eq!(hold_unless_congested(Some(0), Some(2), false), Some(2));
+        assert_eq!(hold_unless_congested(None, Some(1), false), Some(1));
+        assert_eq!(hold_unless_congested(Some(2), Some(0), false), Some(2));
+        assert_eq!(hold_unless_congested(Some(0), Some(2), true), Some(0));
+        assert_eq!(hold_unless_congested(None, Some(1), true), None);
+        assert_eq!(hold_unless_congested(Some(1), None, false), Some(1));
     }
 
     #[test]

@@ -17,7 +17,8 @@ import { RosterPanel } from "./roster";
 import { Heatmap } from "../ui/heatmap";
 import type { ClassReport, RoomCommand } from "../generated/protocol";
 
-type Screen = "home" | "golive" | "live" | "ended" | "history";
+// "loading" until the first screen is drawn: tests and hooks must not see "home" before its controls exist.
+type Screen = "loading" | "home" | "golive" | "live" | "ended" | "history";
 
 interface TileState {
   frames: number;
@@ -45,7 +46,7 @@ export async function startTeacher(root: HTMLElement): Promise<void> {
 }
 
 class TeacherApp {
-  private screen: Screen = "home";
+  private screen: Screen = "loading";
   private link: LinkState = { state: "offline", reason: null, attempt: 0 };
   private room: RoomSnapshot | null = null;
   /** The live board, moved forward by each room event (the snapshot's board is its start). */
