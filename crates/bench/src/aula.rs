@@ -47,6 +47,13 @@ impl AulaServer {
             // The load generator is one client sending many frames per second.
             .env("AULA_RATE_PER_SEC", "1000")
             .env("AULA_RATE_BURST", "5000")
+            // Every subscriber joins from 127.0.0.1 through one invite: the per-address
+            // and per-invite join limits are for the open internet, not a load test.
+            .env("AULA_JOIN_RATE_PER_MIN_ADDR", "100000")
+            .env("AULA_JOIN_BURST_ADDR", "100000")
+            .env("AULA_JOIN_RATE_PER_MIN_INVITE", "100000")
+            .env("AULA_JOIN_BURST_INVITE", "100000")
+            .env("AULA_MAX_CLASS_MEMBERS", "100000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
