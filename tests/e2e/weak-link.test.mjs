@@ -10,11 +10,14 @@
 // measures them repeatedly: scripts/bench.sh layers). The class is in simulcast.mjs.
 
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { eventually } from './harness.mjs';
+import { eventually, root } from './harness.mjs';
 import { FULL, isHigh, isLow, startWeakLinkClass } from './simulcast.mjs';
 
 let cls;
+const outDir = path.join(root, 'tests/output');
 
 before(async () => {
   cls = await startWeakLinkClass();
@@ -46,6 +49,13 @@ test('a weak link gets a low layer or audio only; a clean one keeps the full lay
     return isLow(v) && v;
   }, { what: 'the weak student on the low layer or audio only', timeout: 30_000 });
   const downMs = Date.now() - cutAt;
+  if (low.paused) {
+    // What the student sees: the teacher's tile says why there is no picture.
+    mkdirSync(outDir, { recursive: true });
+    await pages.weak.screenshot({ path: path.join(outDir, 'video-paused.png') });
+    const notice = await pages.weak.evaluate(() => document.querySelector('[data-video-paused=true] .tile-status')?.textContent);
+    assert.equal(notice, 'Video paused: weak connection');
+  }
 
   // While it is weak: its audio keeps flowing, and the clean student keeps the full layer
   // at an undiminished bitrate.
