@@ -34,7 +34,7 @@ test('a weak link gets a low layer or audio only; a clean one keeps the full lay
   // Both start on the full layer.
   for (const [name, page] of [['clean', pages.clean], ['weak', pages.weak]]) {
     await eventually(async () => (await view(page)).frameWidth === FULL,
-      { what: `${name} on the full layer`, timeout: 60_000 });
+      { what: `${name} on the full layer`, timeout: 120_000 });
   }
   const before0 = await view(pages.clean);
   await sleep(4000);
@@ -81,8 +81,9 @@ test('a weak link gets a low layer or audio only; a clean one keeps the full lay
   cls.weaken(false);
   await eventually(async () => {
     const v = await view(pages.weak);
-    return isHigh(v) && v;
-  }, { what: 'the weak student back on a higher layer', timeout: 60_000 });
+    if (!isHigh(v)) throw new Error(`not yet: ${JSON.stringify(v)}`);
+    return v;
+  }, { what: 'the weak student back on a higher layer', timeout: 120_000 });
   const upMs = Date.now() - liftAt;
   console.log(`# layer switch: down ${downMs} ms (${low.paused ? 'audio only' : `width ${low.frameWidth}`}), up ${upMs} ms`);
 });

@@ -127,6 +127,11 @@ struct Peer {
     loss: f32,
     /// When to nudge the estimator's probe again if the estimate stays short.
     next_probe: Instant,
+    /// Since when the link has not been congested; the current wait before a layer is
+    /// tried on a clean link the estimate does not vouch for, and when one last was.
+    clean_since: Instant,
+    step_up_wait: Duration,
+    stepped_up_at: Option<Instant>,
 }
 
 struct TrackIn {
@@ -353,6 +358,9 @@ impl Core {
             bwe_asked: (0, 0),
             loss: 0.0,
             next_probe: now,
+            clean_since: now,
+            step_up_wait: layers::STEP_UP_AFTER,
+            stepped_up_at: None,
         };
         // Everything already published in the room; offered once ICE is up.
         for other in self.rooms.get(&peer.spec.room).into_iter().flatten() {
@@ -785,10 +793,34 @@ impl Core {
                 continue;
             };
             let loss = p.loss;
-            for ((i, _), choice) in tracks.iter().zip(chosen) {
+            if congested {
+                // Congestion soon after a step the estimate did not vouch for: wait longer
+                // before the next one.
+                if p.stepped_up_at
+                    .take()
+                    .is_some_and(|t| now.duration_since(t) < Duration::from_secs(15))
+                {
+                    p.step_up_wait = (p.step_up_wait * 2).min(layers::STEP_UP_MAX);
+                }
+                p.clean_since = now;
+            }
+            let try_up = !congested && now.duration_since(p.clean_since) >= p.step_up_wait;
+            let mut stepped = false;
+            for ((i, infos), choice) in tracks.iter().zip(chosen) {
                 let t = &mut p.tracks_out[*i];
                 let choice = layers::hold_unless_congested(choice, t.selection.target, congested);
-                let change = t.selection.update(choice, now);
+                let up = layers::step_up(infos, t.selection.target);
+                let step = try_up
+                    && !stepped
+                    && choice <= t.selection.target
+                    && up.is_some_and(|u| Some(u) > t.selection.target);
+                let change = match up {
+                    Some(u) if step => {
+                        stepped = true;
+                        t.selection.step_to(u)
+                    }
+                    _ => t.selection.update(choice, now),
+                };
                 // Still waiting for the new layer's keyframe: ask again (a request can be
                 // lost, or reach the publisher before that layer's stream exists).
                 if change.is_none()
@@ -830,6 +862,11 @@ impl Core {
                         paused,
                     });
                 }
+            }
+            if stepped {
+                // One step, then a whole clean wait again before the next.
+                p.clean_since = now;
+                p.stepped_up_at = Some(now);
             }
             // Probe for what the best layers need, padding toward the next layer up. A
             // probe str0m suppressed (early on, or under congestion) is not asked for

@@ -154,6 +154,25 @@ pub fn probe_rates(
     ((sent + audio_bps + step.unwrap_or(0)).min(desired), desired)
 }
 
+/// A link clean (no congestion) this long may try the next layer up even when the
+/// estimate has not grown: a delay-based estimator can stay low long after a link
+/// recovered, when its probes are suppressed. The wait doubles each time such a step
+/// brings congestion back soon after, up to [`STEP_UP_MAX`].
+pub const STEP_UP_AFTER: Duration = Duration::from_secs(6);
+pub const STEP_UP_MAX: Duration = Duration::from_secs(60);
+
+/// The next live layer above `target` (or the lowest with none), within `layers`.
+pub fn step_up(layers: &[LayerInfo], target: Option<usize>) -> Option<usize> {
+    let from = target.map_or(0, |t| t + 1);
+    layers
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| l.live)
+        .map(|(i, _)| i)
+        .or(target)
+}
+
 /// The media budget of a viewer from its bandwidth estimate and its audio tracks.
 pub fn budget(estimate_bps: u64, audio_tracks: usize) -> u64 {
     ((estimate_bps as f64 * HEADROOM) as u64).saturating_sub(AUDIO_BPS * audio_tracks as u64)
@@ -253,6 +272,22 @@ impl Selection {
                 Some(Change::Resumed(c))
             }
             Some(c) => Some(Change::NeedKeyframe(c)),
+        }
+    }
+
+    /// Moves up to `layer` now, without the usual wait (the caller waited for a clean
+    /// link instead).
+    pub fn step_to(&mut self, layer: usize) -> Option<Change> {
+        if self.target.is_some_and(|t| t >= layer) {
+            return None;
+        }
+        self.rising = None;
+        self.target = Some(layer);
+        if self.paused {
+            self.paused = false;
+            Some(Change::Resumed(layer))
+        } else {
+            Some(Change::NeedKeyframe(layer))
         }
     }
 
@@ -417,6 +452,25 @@ mod tests {
             probe_rates(&[&layers, &layers], &[Some(1), Some(0)], 0),
             (450_000 + 150_000 + 300_000, 2_400_000)
         );
+    }
+
+    #[test]
+    fn a_step_goes_up_at_once_and_resumes_a_pause() {
+        let start = Instant::now();
+        let mut s = Selection::new(Some(0));
+        s.update(Some(0), start);
+        assert_eq!(s.update(None, start + PAUSE_GRACE), Some(Change::Paused));
+        assert_eq!(s.step_to(0), Some(Change::Resumed(0)));
+        assert_eq!(s.step_to(1), Some(Change::NeedKeyframe(1)));
+        assert_eq!(s.step_to(1), None);
+    }
+
+    #[test]
+    fn a_step_up_skips_silent_layers() {
+        let layers = [Q, LayerInfo { live: false, ..H }, F];
+        assert_eq!(step_up(&layers, Some(0)), Some(2));
+        assert_eq!(step_up(&layers, Some(2)), Some(2));
+        assert_eq!(step_up(&layers, None), Some(0));
     }
 
     #[test]
