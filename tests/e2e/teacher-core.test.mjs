@@ -33,6 +33,7 @@ before(async () => {
 after(async () => {
   // The core's log, for a failure's post-mortem.
   writeFileSync(path.join(os.tmpdir(), 'aula-teacher-core.log'), coreOut.logs.join(''));
+  if (server) writeFileSync(path.join(os.tmpdir(), 'aula-teacher-core-server.log'), server.logs.join(''));
   await core?.stop();
   await browser?.close();
   await server?.stop();
@@ -92,4 +93,45 @@ test('the teacher core decodes the student\'s video', async () => {
   const t = coreOut.stats.remote.find((r) => r.track_id === first.track_id);
   assert.ok(t.width > 0 && t.height > 0, `decoded size ${t.width}x${t.height}`);
   console.log(`teacher core decoded ${t.codec} ${t.width}x${t.height}, ${t.frames_decoded} frames, ${t.decode_errors} errors`);
+});
+
+test('the teacher core sends its camera as three layers, and each student gets the one its tiles need', async () => {
+  // All three layers run on a fast link, each at its own size.
+  const layers = await eventually(() => {
+    const l = coreOut.stats?.camera_layers;
+    return l?.length === 3 && l.every((x) => x.active && x.frames > 30) ? l : null;
+  }, { what: `three active camera layers; last ${JSON.stringify(coreOut.stats?.camera_layers)}` });
+  assert.deepEqual(layers.map((l) => l.rid), ['q', 'h', 'f']);
+  assert.deepEqual(layers.map((l) => l.height), [90, 180, 360]);
+
+  const room = await student.evaluate(() => window.aula.state().snapshot);
+  const teacher = room.members.find((m) => m.role === 'teacher');
+  const camera = room.tracks.find((t) => t.owner === teacher.id && t.kind === 'camera');
+  const shownWidth = async (page) => {
+    const r = await readStamps(page, camera.id, 3);
+    return r.at(-1).w;
+  };
+  const tileH = (page) => page.evaluate(() => parseInt(getComputedStyle(document.querySelector('[data-testid=grid]')).getPropertyValue('--tile-h'), 10));
+  // A small window shows tiles about 60 px tall: the SFU switches the student to the
+  // quarter-size layer (90 lines).
+  await student.setViewportSize({ width: 360, height: 300 });
+  const small = await eventually(async () => {
+    const w = await shownWidth(student);
+    return w > 0 && w <= 160 && w;
+  }, { what: 'the quarter-size camera layer in a small window', timeout: 45_000 });
+  // A laptop with a high-density screen shows tiles taller than the full layer's 360
+  // lines: that student gets the full layer while the first keeps its small one.
+  const sharp = await openClassPage(browser, withParams(coreOut.ready.student_link, { autojoin: '1', name: 'Bea' }), {
+    contextOptions: { viewport: { width: 1280, height: 800 }, deviceScaleFactor: 2 },
+  });
+  await sharp.evaluate(installStampReader());
+  let last;
+  const large = await eventually(async () => {
+    last = { width: await shownWidth(sharp), tile: await tileH(sharp) };
+    return last.width === 640 && last.width;
+  }, { what: 'the full camera layer on a high-density laptop', timeout: 45_000 })
+    .catch((e) => { throw new Error(`${e.message}; last seen ${JSON.stringify(last)}`); });
+  const stillSmall = await shownWidth(student);
+  assert.ok(stillSmall <= 160, `the small window keeps its small layer: ${stillSmall}`);
+  console.log(`teacher core camera layers ${layers.map((l) => `${l.rid} ${l.width}x${l.height}`).join(', ')}; small window ${small} px wide (tiles ${await tileH(student)} px), high-density laptop ${large} px (tiles ${last.tile} CSS px)`);
 });

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aula_media::{
-    AudioPipeline, AudioSource, EncodedAudio, EncodedVideo, MediaError, VideoPipeline,
-    VideoSettings, VideoSource,
+    AudioPipeline, AudioSource, EncodedAudio, EncodedVideo, Layer, MediaError, VideoPipeline,
+    VideoSettings, VideoSource, camera_layers,
 };
 use aula_proto::TrackKind;
 use rtc::media::Sample;
@@ -32,7 +32,8 @@ pub struct Sources {
 }
 
 enum Encoded {
-    Video(TrackKind, EncodedVideo),
+    /// A picture of one layer (index, lowest first) of a video track.
+    Video(TrackKind, usize, EncodedVideo),
     Audio(EncodedAudio),
 }
 
@@ -52,6 +53,8 @@ struct Inner {
     frames: mpsc::Sender<Encoded>,
     events: broadcast::Sender<SessionEvent>,
     screen_settings: VideoSettings,
+    /// The camera's simulcast layers, lowest first.
+    camera_layers: Vec<Layer>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,6 +75,8 @@ impl Publisher {
         let screen_settings = sources
             .screen_settings
             .unwrap_or_else(VideoSettings::screen_1080p);
+        let camera_layers = camera_layers(camera_settings);
+        let camera_bps: u32 = camera_layers.iter().map(|l| l.settings.bitrate_bps).sum();
         let inner = Arc::new(Inner {
             link: Mutex::new(None),
             camera: Mutex::new(None),
@@ -80,11 +85,9 @@ impl Publisher {
             camera_on: AtomicBool::new(true),
             microphone_on: AtomicBool::new(true),
             rates: Mutex::new([
-                RateController::new(
-                    camera_settings.bitrate_bps,
-                    150_000,
-                    camera_settings.bitrate_bps,
-                ),
+                // Every layer together: the controller follows the uplink, the pipeline
+                // shares what it allows among the layers.
+                RateController::new(camera_bps, 150_000, camera_bps),
                 RateController::new(
                     screen_settings.bitrate_bps,
                     200_000,
@@ -94,18 +97,21 @@ impl Publisher {
             frames,
             events,
             screen_settings,
+            camera_layers,
         });
         let publisher = Publisher { inner };
         if let Some(source) = sources.camera {
+            let layers = publisher.inner.camera_layers.clone();
             *lock(&publisher.inner.camera) =
-                Some(publisher.video_pipeline(TrackKind::Camera, source, camera_settings)?);
+                Some(publisher.video_pipeline(TrackKind::Camera, source, layers)?);
         }
         if let Some(source) = sources.microphone {
             *lock(&publisher.inner.microphone) = Some(publisher.audio_pipeline(source)?);
         }
         if let Some(source) = sources.screen {
+            let layers = screen_layers(source.as_ref(), screen_settings);
             *lock(&publisher.inner.screen) =
-                Some(publisher.video_pipeline(TrackKind::Screen, source, screen_settings)?);
+                Some(publisher.video_pipeline(TrackKind::Screen, source, layers)?);
         }
         tokio::spawn(pump(publisher.inner.clone(), rx));
         Ok(publisher)
@@ -127,27 +133,25 @@ impl Publisher {
         &self,
         kind: TrackKind,
         source: Box<dyn VideoSource>,
-        mut settings: VideoSettings,
+        layers: Vec<Layer>,
     ) -> Result<VideoPipeline, ClientError> {
-        if kind == TrackKind::Screen {
-            // A screen is sent at its own size (never upscaled), at most 1080 lines.
-            let info = source.info();
-            let scale = (1080.0 / info.height.max(1) as f32).min(1.0);
-            settings.width = ((info.width as f32 * scale) as u32).max(16) & !1;
-            settings.height = ((info.height as f32 * scale) as u32).max(16) & !1;
-        }
         let frames = self.inner.frames.clone();
-        let on_frame = Box::new(move |f: EncodedVideo| {
+        let on_frame = Box::new(move |layer: usize, f: EncodedVideo| {
             // Full: the sender is behind. The frame is lost; the receiver's decoder
             // asks for a keyframe when it notices.
-            let _ = frames.try_send(Encoded::Video(kind, f));
+            let _ = frames.try_send(Encoded::Video(kind, layer, f));
         });
         Ok(VideoPipeline::start(
             source,
-            settings,
+            layers,
             on_frame,
             self.on_error(kind),
         )?)
+    }
+
+    /// The camera's simulcast layers, lowest first, as the peer connection declares them.
+    pub fn camera_layers(&self) -> &[Layer] {
+        &self.inner.camera_layers
     }
 
     fn audio_pipeline(&self, source: Box<dyn AudioSource>) -> Result<AudioPipeline, ClientError> {
@@ -167,13 +171,21 @@ impl Publisher {
     }
 
     pub fn request_keyframe(&self, kind: TrackKind) {
+        self.request_layer_keyframe(kind, None);
+    }
+
+    /// A keyframe of one simulcast layer, or of every layer.
+    pub(crate) fn request_layer_keyframe(&self, kind: TrackKind, layer: Option<usize>) {
         let slot = match kind {
             TrackKind::Camera => &self.inner.camera,
             TrackKind::Screen => &self.inner.screen,
             TrackKind::Microphone => return,
         };
         if let Some(p) = lock(slot).as_ref() {
-            p.request_keyframe();
+            match layer {
+                Some(l) => p.request_layer_keyframe(l),
+                None => p.request_keyframe(),
+            }
         }
     }
 
@@ -210,7 +222,8 @@ impl Publisher {
             old.stop();
         }
         if let Some(source) = source {
-            let p = self.video_pipeline(TrackKind::Screen, source, self.inner.screen_settings)?;
+            let layers = screen_layers(source.as_ref(), self.inner.screen_settings);
+            let p = self.video_pipeline(TrackKind::Screen, source, layers)?;
             *lock(&self.inner.screen) = Some(p);
         }
         Ok(())
@@ -241,6 +254,16 @@ impl Publisher {
     }
 }
 
+/// A screen is sent as one encoding at its own size (never upscaled), at most 1080 lines:
+/// text must stay sharp, so it steps down in size only when the uplink demands it.
+fn screen_layers(source: &dyn VideoSource, mut settings: VideoSettings) -> Vec<Layer> {
+    let info = source.info();
+    let scale = (1080.0 / info.height.max(1) as f32).min(1.0);
+    settings.width = ((info.width as f32 * scale) as u32).max(16) & !1;
+    settings.height = ((info.height as f32 * scale) as u32).max(16) & !1;
+    Layer::single(settings)
+}
+
 #[derive(Debug, Clone)]
 pub struct PublishStats {
     pub camera: Option<aula_media::PipelineStats>,
@@ -250,7 +273,9 @@ pub struct PublishStats {
 
 /// Writes encoded frames to the current peer connection's tracks.
 async fn pump(inner: Arc<Inner>, mut rx: mpsc::Receiver<Encoded>) {
-    let mut last_capture: [Option<u64>; 2] = [None, None];
+    // Per video track and layer: RTP time follows capture time.
+    let mut last_capture: std::collections::HashMap<(TrackKind, usize), u64> =
+        std::collections::HashMap::new();
     while let Some(encoded) = rx.recv().await {
         let Some(link) = lock(&inner.link).clone() else {
             continue;
@@ -260,20 +285,19 @@ async fn pump(inner: Arc<Inner>, mut rx: mpsc::Receiver<Encoded>) {
         if *link.state.borrow() != RTCPeerConnectionState::Connected {
             continue;
         }
-        let (kind, data, duration, pt) = match encoded {
-            Encoded::Video(kind, f) => {
+        let (kind, layer, data, duration, pt) = match encoded {
+            Encoded::Video(kind, layer, f) => {
                 let on = kind != TrackKind::Camera || inner.camera_on.load(Ordering::Relaxed);
                 if !on {
                     continue;
                 }
-                let i = usize::from(kind == TrackKind::Screen);
                 // RTP time follows capture time, so pacing jitter on this side does not
                 // become timestamp jitter on the student's side.
-                let duration = last_capture[i]
+                let duration = last_capture
+                    .insert((kind, layer), f.capture_us)
                     .map(|prev| Duration::from_micros(f.capture_us.saturating_sub(prev)))
                     .unwrap_or(Duration::from_millis(33));
-                last_capture[i] = Some(f.capture_us);
-                (kind, f.data, duration, PT_H264)
+                (kind, layer, f.data, duration, PT_H264)
             }
             Encoded::Audio(f) => {
                 if !inner.microphone_on.load(Ordering::Relaxed) {
@@ -281,6 +305,7 @@ async fn pump(inner: Arc<Inner>, mut rx: mpsc::Receiver<Encoded>) {
                 }
                 (
                     TrackKind::Microphone,
+                    0,
                     f.data,
                     Duration::from_millis(20),
                     PT_OPUS,
@@ -290,12 +315,20 @@ async fn pump(inner: Arc<Inner>, mut rx: mpsc::Receiver<Encoded>) {
         let Some(local) = link.tracks.iter().find(|t| t.kind == kind) else {
             continue;
         };
+        let Some(&ssrc) = local.ssrcs.get(layer) else {
+            continue;
+        };
         let sample = Sample {
             data: data.into(),
             duration,
             ..Sample::new(Instant::now())
         };
-        if let Err(e) = local.track.write_sample(local.ssrc, pt, &sample, &[]).await {
+        let extensions = local.extensions(layer);
+        if let Err(e) = local
+            .track
+            .write_sample(ssrc, pt, &sample, &extensions)
+            .await
+        {
             tracing::debug!("writing {kind:?}: {e}");
         }
     }

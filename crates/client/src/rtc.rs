@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aula_proto::{PublishedTrack, TrackKind};
+use aula_media::Layer;
+use aula_proto::{LayerSize, PublishedTrack, TrackKind};
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -19,11 +20,14 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
+use rtc::sdp::extmap::{SDES_MID_URI, SDES_RTP_STREAM_ID_URI};
+use rtc::shared::marshal::{Marshal, MarshalSize};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -45,8 +49,12 @@ pub(crate) enum RtcSignal {
     State(RTCPeerConnectionState),
     /// A student's track arrived from the SFU.
     Track(Arc<dyn TrackRemote>),
-    /// A receiver asked for a keyframe of one of our video tracks.
-    KeyframeRequest(TrackKind),
+    /// A receiver asked for a keyframe of one of our video tracks: of one simulcast layer
+    /// (index, lowest first), or of the whole track.
+    KeyframeRequest {
+        kind: TrackKind,
+        layer: Option<usize>,
+    },
     /// The SFU's receiver report for one of our tracks: fraction lost, 0..=255.
     Loss {
         kind: TrackKind,
@@ -58,7 +66,56 @@ pub(crate) enum RtcSignal {
 pub(crate) struct LocalTrack {
     pub kind: TrackKind,
     pub track: Arc<TrackLocalStaticSample>,
-    pub ssrc: u32,
+    /// One per encoding, lowest layer first.
+    pub ssrcs: Vec<u32>,
+    /// The encodings' rids; empty when the track is not simulcast.
+    pub rids: Vec<String>,
+    /// The size each layer is sent at, as the SFU is told.
+    pub sizes: Vec<LayerSize>,
+    /// The transceiver's mid, known once the offer is made. A simulcast packet names its
+    /// mid and rid in header extensions: that is how the SFU tells the layers apart.
+    pub mid: std::sync::OnceLock<String>,
+}
+
+impl LocalTrack {
+    /// The header extensions one packet of `layer` carries.
+    pub fn extensions(&self, layer: usize) -> Vec<HeaderExtension> {
+        let (Some(mid), Some(rid)) = (self.mid.get(), self.rids.get(layer)) else {
+            return Vec::new();
+        };
+        vec![
+            HeaderExtension::Custom {
+                uri: SDES_MID_URI.into(),
+                extension: Box::new(SdesText(mid.clone())),
+            },
+            HeaderExtension::Custom {
+                uri: SDES_RTP_STREAM_ID_URI.into(),
+                extension: Box::new(SdesText(rid.clone())),
+            },
+        ]
+    }
+}
+
+/// The value of an RTP header extension that is a bare string (RFC 8843's mid, RFC 8852's
+/// rid).
+#[derive(Debug, Clone)]
+struct SdesText(String);
+
+impl MarshalSize for SdesText {
+    fn marshal_size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Marshal for SdesText {
+    fn marshal_to(&self, buf: &mut [u8]) -> Result<usize, rtc::shared::error::Error> {
+        let bytes = self.0.as_bytes();
+        let Some(dst) = buf.get_mut(..bytes.len()) else {
+            return Err(rtc::shared::error::Error::ErrBufferTooSmall);
+        };
+        dst.copy_from_slice(bytes);
+        Ok(bytes.len())
+    }
 }
 
 pub(crate) struct PeerLink {
@@ -185,6 +242,7 @@ impl PeerLink {
     pub async fn new(
         bind: &[String],
         ice_servers: &[aula_proto::IceServer],
+        camera_layers: &[Layer],
         signals: mpsc::Sender<RtcSignal>,
     ) -> Result<Self, ClientError> {
         let mut me = media_engine()?;
@@ -233,8 +291,28 @@ impl PeerLink {
                 TrackKind::Microphone => (opus(), RtpCodecKind::Audio),
                 _ => (h264(), RtpCodecKind::Video),
             };
-            let ssrc = rand::random::<u32>();
+            // The camera is simulcast (one encoding per layer, lowest first, each with its
+            // rid); the microphone and the screen are one encoding each.
+            let layers: &[Layer] = match kind {
+                TrackKind::Camera if camera_layers.len() > 1 => camera_layers,
+                _ => &[],
+            };
+            let rids: Vec<String> = layers.iter().map(|l| l.rid.clone()).collect();
+            let ssrcs: Vec<u32> = (0..rids.len().max(1)).map(|_| rand::random()).collect();
             let name = kind_name(kind);
+            let encodings = ssrcs
+                .iter()
+                .enumerate()
+                .map(|(i, &ssrc)| RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        rid: rids.get(i).cloned().unwrap_or_default(),
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec.clone(),
+                    ..Default::default()
+                })
+                .collect();
             let track = Arc::new(TrackLocalStaticSample::new(
                 Instant::now(),
                 MediaStreamTrack::new(
@@ -242,19 +320,26 @@ impl PeerLink {
                     name.to_owned(),
                     name.to_owned(),
                     rtp_kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec,
-                        ..Default::default()
-                    }],
+                    encodings,
                 ),
             )?);
             pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-            spawn_feedback_reader(kind, track.clone(), signals.clone());
-            tracks.push(LocalTrack { kind, track, ssrc });
+            spawn_feedback_reader(kind, track.clone(), ssrcs.clone(), signals.clone());
+            tracks.push(LocalTrack {
+                kind,
+                track,
+                ssrcs,
+                rids,
+                sizes: layers
+                    .iter()
+                    .map(|l| LayerSize {
+                        rid: l.rid.clone(),
+                        width: l.settings.width,
+                        height: l.settings.height,
+                    })
+                    .collect(),
+                mid: std::sync::OnceLock::new(),
+            });
         }
         // webrtc-rs answers later offers only with codecs negotiated in this first
         // exchange, and our sending m-lines name only H.264. One receive-only m-line
@@ -295,8 +380,9 @@ impl PeerLink {
                 continue;
             };
             if let Ok(Some(mid)) = t.mid().await {
+                let _ = ours.mid.set(mid.clone());
                 published.push(PublishedTrack {
-                    layers: Vec::new(),
+                    layers: ours.sizes.clone(),
                     mid,
                     kind: ours.kind,
                 });
@@ -356,23 +442,52 @@ pub(crate) fn kind_name(kind: TrackKind) -> &'static str {
     }
 }
 
-/// Keyframe requests and loss reports for a track we send, turned into signals.
+/// Keyframe requests and loss reports for a track we send, turned into signals. `ssrcs`
+/// are the track's encodings, lowest layer first.
 fn spawn_feedback_reader(
     kind: TrackKind,
     track: Arc<TrackLocalStaticSample>,
+    ssrcs: Vec<u32>,
     signals: mpsc::Sender<RtcSignal>,
 ) {
     tokio::spawn(async move {
         while let Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll().await {
             for p in packets {
                 let any = p.as_any();
-                if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
-                    let _ = signals.try_send(RtcSignal::KeyframeRequest(kind));
+                let asked = any
+                    .downcast_ref::<PictureLossIndication>()
+                    .map(|pli| vec![pli.media_ssrc])
+                    .or_else(|| {
+                        any.downcast_ref::<FullIntraRequest>()
+                            .map(|fir| fir.fir.iter().map(|e| e.ssrc).collect())
+                    });
+                if let Some(asked) = asked {
+                    let layers: Vec<usize> = asked
+                        .iter()
+                        .filter_map(|s| ssrcs.iter().position(|x| x == s))
+                        .collect();
+                    if ssrcs.len() > 1 && !layers.is_empty() {
+                        for layer in layers {
+                            let _ = signals.try_send(RtcSignal::KeyframeRequest {
+                                kind,
+                                layer: Some(layer),
+                            });
+                        }
+                    } else {
+                        let _ = signals.try_send(RtcSignal::KeyframeRequest { kind, layer: None });
+                    }
                 } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                    for r in &rr.reports {
+                    // Every layer crosses the same uplink: the worst one speaks for it.
+                    let worst = rr
+                        .reports
+                        .iter()
+                        .filter(|r| ssrcs.contains(&r.ssrc))
+                        .map(|r| r.fraction_lost)
+                        .max();
+                    if let Some(fraction_lost) = worst {
                         let _ = signals.try_send(RtcSignal::Loss {
                             kind,
-                            fraction_lost: r.fraction_lost,
+                            fraction_lost,
                         });
                     }
                 }

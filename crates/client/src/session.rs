@@ -501,7 +501,14 @@ impl Worker {
         // A new connection is a new media session on the server: a fresh peer connection.
         let (signals_tx, mut signals) = mpsc::channel(256);
         // TURN credentials are minted per welcome: this connection's, not an older one's.
-        let peer = match PeerLink::new(&self.config.ice_bind, &ice_servers, signals_tx).await {
+        let peer = match PeerLink::new(
+            &self.config.ice_bind,
+            &ice_servers,
+            self.publisher.camera_layers(),
+            signals_tx,
+        )
+        .await
+        {
             Ok(p) => Arc::new(p),
             Err(e) => return Exit::Dropped(e),
         };
@@ -566,7 +573,7 @@ impl Worker {
                 s = signals.recv() => match s {
                     None => {}
                     Some(RtcSignal::Track(track)) => self.remote.spawn_receiver(track),
-                    Some(RtcSignal::KeyframeRequest(kind)) => self.publisher.request_keyframe(kind),
+                    Some(RtcSignal::KeyframeRequest { kind, layer }) => self.publisher.request_layer_keyframe(kind, layer),
                     Some(RtcSignal::Loss { kind, fraction_lost }) => self.publisher.report_loss(kind, fraction_lost),
                     Some(RtcSignal::State(state)) => {
                         use webrtc::peer_connection::RTCPeerConnectionState as S;

@@ -28,11 +28,15 @@ pub struct VideoSettings {
     pub content: Content,
 }
 
+/// What a camera picture of this size needs at 30 fps: ~0.09 bit per pixel per frame,
+/// 2.5 Mbit/s at 720p.
+pub fn camera_bitrate(width: u32, height: u32) -> u32 {
+    (u64::from(width) * u64::from(height) * 30 * 9 / 100).min(u64::from(u32::MAX)) as u32
+}
+
 impl VideoSettings {
     pub fn camera(width: u32, height: u32) -> Self {
-        // ~0.09 bit per pixel per frame at 30 fps: 2.5 Mbit/s at 720p.
-        let bitrate = ((u64::from(width) * u64::from(height) * 30 * 9 / 100) as u32)
-            .clamp(150_000, 4_000_000);
+        let bitrate = camera_bitrate(width, height).clamp(150_000, 4_000_000);
         VideoSettings {
             width,
             height,

@@ -27,7 +27,10 @@ pub use devices::{
 pub use error::{DeviceKind, MediaError};
 pub use frame::{AudioFrame, CapturedFrame, I420Frame, PixelFormat, now_us};
 pub use h264::{Content, EncodedVideo, H264Decoder, H264Encoder, VideoSettings};
-pub use pipeline::{AudioPipeline, PipelineStats, VideoPipeline, ladder_step, thread_cpu_us};
+pub use pipeline::{
+    AudioPipeline, Layer, LayerStats, PipelineStats, VideoPipeline, camera_layers, ladder_step,
+    split_bitrate, thread_cpu_us,
+};
 pub use source::{AudioSource, AudioSourceInfo, VideoSource, VideoSourceInfo};
 pub use synthetic::{SyntheticPattern, Tone};
 pub use vp8::{VideoDecoder, Vp8Decoder};

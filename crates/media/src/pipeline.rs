@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::MediaError;
 use crate::audio::{EncodedAudio, OpusEncoder, To48kMono};
 use crate::convert::captured_to_i420_scaled;
-use crate::h264::{EncodedVideo, H264Encoder, VideoSettings};
+use crate::h264::{EncodedVideo, H264Encoder, VideoSettings, camera_bitrate};
 use crate::source::{AudioSource, VideoSource};
 
 /// Counters of one pipeline; CPU times are the pipeline thread's own.
@@ -25,6 +25,8 @@ pub struct PipelineStats {
     pub encode_cpu_us: u64,
     pub width: u32,
     pub height: u32,
+    /// Each layer's own counters, lowest first (one for a video that is not simulcast).
+    pub layers: Vec<LayerStats>,
 }
 
 /// This thread's CPU time, so that costs are measured, not guessed from wall time.
@@ -60,8 +62,101 @@ pub fn ladder_step(target_bps: u32, full_bps: u32) -> (u32, u32) {
     }
 }
 
+/// One encoding of a video: its name on the wire (the simulcast rid; empty for a single
+/// encoding), its size, and the bitrate it is sent at when the link allows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub rid: String,
+    pub settings: VideoSettings,
+}
+
+impl Layer {
+    /// The only encoding of a video that is not simulcast.
+    pub fn single(settings: VideoSettings) -> Vec<Layer> {
+        vec![Layer {
+            rid: String::new(),
+            settings,
+        }]
+    }
+}
+
+/// The least a small layer is given.
+const LAYER_MIN_BPS: u32 = 50_000;
+
+/// Layers shorter than this are not worth a decoder's time: the next layer up is sent alone.
+const MIN_LAYER_HEIGHT: u32 = 90;
+
+/// A camera's simulcast layers, lowest first: quarter, half and full size, each with the
+/// bitrate a camera of that size gets. The rids are the browser client's (q, h, f), so the
+/// SFU treats the teacher app and a browser alike.
+pub fn camera_layers(full: VideoSettings) -> Vec<Layer> {
+    [("q", 4), ("h", 2), ("f", 1)]
+        .into_iter()
+        .filter(|&(_, d)| d == 1 || full.height / d >= MIN_LAYER_HEIGHT)
+        .map(|(rid, d)| {
+            let (width, height) = (
+                (full.width / d).max(16) & !1,
+                (full.height / d).max(16) & !1,
+            );
+            // A small layer needs little: a full camera's floor would make it cost as
+            // much as the layer above it.
+            let bitrate_bps = if d == 1 {
+                full.bitrate_bps
+            } else {
+                camera_bitrate(width, height).clamp(LAYER_MIN_BPS, full.bitrate_bps)
+            };
+            Layer {
+                rid: rid.to_owned(),
+                settings: VideoSettings {
+                    width,
+                    height,
+                    bitrate_bps,
+                    ..full
+                },
+            }
+        })
+        .collect()
+}
+
+/// A layer above the lowest is sent only when it gets this share of its own bitrate:
+/// starved, it would look worse than the layer below it and still cost the uplink.
+const LAYER_MIN_SHARE: f64 = 0.4;
+
+/// Each layer's bitrate for a `total` the uplink allows, lowest first, given each layer's
+/// full bitrate: lower layers are filled first; `None` is a layer paused for lack of room,
+/// and every layer above a paused one is paused too. The lowest layer always runs.
+pub fn split_bitrate(total: u32, full: &[u32]) -> Vec<Option<u32>> {
+    let mut left = total;
+    let mut paused = false;
+    full.iter()
+        .enumerate()
+        .map(|(i, &max)| {
+            if paused || (i > 0 && f64::from(left) < f64::from(max) * LAYER_MIN_SHARE) {
+                paused = true;
+                return None;
+            }
+            let bps = left.min(max).max(1);
+            left = left.saturating_sub(bps);
+            Some(bps)
+        })
+        .collect()
+}
+
+/// What one layer of a pipeline has done, for diagnostics and the tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayerStats {
+    pub rid: String,
+    pub width: u32,
+    pub height: u32,
+    pub frames_encoded: u64,
+    pub bytes: u64,
+    /// Whether the layer is being sent (the uplink has room for it).
+    pub active: bool,
+}
+
 struct Shared {
-    keyframe: AtomicBool,
+    /// One flag per layer.
+    keyframe: Vec<AtomicBool>,
     target_bps: AtomicU32,
     stop: AtomicBool,
     stats: Mutex<PipelineStats>,
@@ -109,34 +204,113 @@ pub struct VideoPipeline {
     worker: Worker,
 }
 
-type OnVideo = Box<dyn FnMut(EncodedVideo) + Send>;
+/// Gets each encoded picture with the index of its layer.
+type OnVideo = Box<dyn FnMut(usize, EncodedVideo) + Send>;
 type OnError = Box<dyn FnMut(MediaError) + Send>;
 
+/// One layer's encoder and how it was last set.
+struct Encoding {
+    layer: Layer,
+    encoder: H264Encoder,
+    /// The resolution step of a single encoding (see [`ladder_step`]).
+    step: (u32, u32),
+    applied_bps: u32,
+    active: bool,
+}
+
+impl Encoding {
+    /// A single encoding follows the bitrate down the resolution ladder.
+    fn follow_ladder(&mut self, target: u32) {
+        let full = self.layer.settings;
+        let want = ladder_step(target, full.bitrate_bps);
+        if want != self.step {
+            let (n, d) = want;
+            let scaled = VideoSettings {
+                width: (full.width * n / d).max(16) & !1,
+                height: (full.height * n / d).max(16) & !1,
+                bitrate_bps: target,
+                ..full
+            };
+            match H264Encoder::new(&scaled) {
+                Ok(e) => {
+                    self.encoder = e;
+                    self.step = want;
+                    self.applied_bps = target;
+                }
+                Err(e) => tracing::warn!("cannot rescale the encoder: {e}"),
+            }
+        } else {
+            self.set_bitrate(target);
+        }
+    }
+
+    fn set_bitrate(&mut self, bps: u32) {
+        // Small changes are not worth resetting the encoder's rate control.
+        if bps.abs_diff(self.applied_bps) > self.applied_bps / 20 {
+            if let Err(e) = self.encoder.set_bitrate(bps) {
+                tracing::warn!("{e}");
+            }
+            self.applied_bps = bps;
+        }
+    }
+}
+
 impl VideoPipeline {
+    /// Starts encoding `layers` (lowest first) from one capture. A single layer adapts its
+    /// size to the bitrate; several keep their sizes and share the bitrate, the highest
+    /// paused first ([`split_bitrate`]).
     pub fn start(
         mut source: Box<dyn VideoSource>,
-        settings: VideoSettings,
+        layers: Vec<Layer>,
         mut on_frame: OnVideo,
         mut on_error: OnError,
     ) -> Result<VideoPipeline, MediaError> {
+        let Some(top) = layers.last() else {
+            return Err(MediaError::Unsupported("a video needs one layer".into()));
+        };
+        let full_total: u32 = layers.iter().map(|l| l.settings.bitrate_bps).sum();
+        let fps = top.settings.fps;
+        let name = format!("encode {:?}", top.settings.content);
         let shared = Arc::new(Shared {
-            keyframe: AtomicBool::new(true),
-            target_bps: AtomicU32::new(settings.bitrate_bps),
+            keyframe: layers.iter().map(|_| AtomicBool::new(true)).collect(),
+            target_bps: AtomicU32::new(full_total),
             stop: AtomicBool::new(false),
-            stats: Mutex::new(PipelineStats::default()),
+            stats: Mutex::new(PipelineStats {
+                layers: layers
+                    .iter()
+                    .map(|l| LayerStats {
+                        rid: l.rid.clone(),
+                        ..LayerStats::default()
+                    })
+                    .collect(),
+                ..PipelineStats::default()
+            }),
             frames_encoded: AtomicU64::new(0),
         });
         // Fail now, not on the thread, when the settings cannot be encoded.
-        let mut encoder = H264Encoder::new(&settings)?;
+        let mut encodings = layers
+            .into_iter()
+            .map(|layer| {
+                Ok(Encoding {
+                    encoder: H264Encoder::new(&layer.settings)?,
+                    applied_bps: layer.settings.bitrate_bps,
+                    layer,
+                    step: (1, 1),
+                    active: true,
+                })
+            })
+            .collect::<Result<Vec<_>, MediaError>>()?;
+        let full_bps: Vec<u32> = encodings
+            .iter()
+            .map(|e| e.layer.settings.bitrate_bps)
+            .collect();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("encode {:?}", settings.content))
+            .name(name)
             .spawn(move || {
-                let interval = Duration::from_secs_f32(1.0 / settings.fps.max(1.0));
+                let interval = Duration::from_secs_f32(1.0 / fps.max(1.0));
                 let mut next = Instant::now();
-                let mut step = (1, 1);
-                let mut applied_bps = settings.bitrate_bps;
-                while !s.stop.load(Ordering::Relaxed) {
+                'frames: while !s.stop.load(Ordering::Relaxed) {
                     let now = Instant::now();
                     if now < next {
                         std::thread::sleep(next - now);
@@ -152,28 +326,26 @@ impl VideoPipeline {
                             .frames_dropped += 1;
                     }
                     let target = s.target_bps.load(Ordering::Relaxed);
-                    let want_step = ladder_step(target, settings.bitrate_bps);
-                    if want_step != step {
-                        let (n, d) = want_step;
-                        let scaled = VideoSettings {
-                            width: (settings.width * n / d).max(16) & !1,
-                            height: (settings.height * n / d).max(16) & !1,
-                            bitrate_bps: target,
-                            ..settings
-                        };
-                        match H264Encoder::new(&scaled) {
-                            Ok(e) => {
-                                encoder = e;
-                                step = want_step;
-                                applied_bps = target;
+                    if let [only] = encodings.as_mut_slice() {
+                        only.follow_ladder(target);
+                    } else {
+                        for (i, (e, bps)) in encodings
+                            .iter_mut()
+                            .zip(split_bitrate(target, &full_bps))
+                            .enumerate()
+                        {
+                            match bps {
+                                Some(bps) => {
+                                    if !e.active {
+                                        // A resumed layer starts on a keyframe.
+                                        s.keyframe[i].store(true, Ordering::Relaxed);
+                                    }
+                                    e.active = true;
+                                    e.set_bitrate(bps);
+                                }
+                                None => e.active = false,
                             }
-                            Err(e) => tracing::warn!("cannot rescale the encoder: {e}"),
                         }
-                    } else if target.abs_diff(applied_bps) > applied_bps / 20 {
-                        if let Err(e) = encoder.set_bitrate(target) {
-                            tracing::warn!("{e}");
-                        }
-                        applied_bps = target;
                     }
                     let t0 = thread_cpu_us();
                     let captured = match source.capture() {
@@ -184,44 +356,65 @@ impl VideoPipeline {
                         }
                     };
                     let t1 = thread_cpu_us();
-                    let (w, h) = encoder.size();
-                    let frame = match captured_to_i420_scaled(&captured, Some((w, h))) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            on_error(e);
-                            break;
+                    let mut stats = s.stats.lock().unwrap_or_else(|p| p.into_inner());
+                    stats.frames_captured += 1;
+                    stats.capture_cpu_us += t1 - t0;
+                    drop(stats);
+                    let top = encodings.iter().rposition(|e| e.active).unwrap_or(0);
+                    for (i, e) in encodings.iter_mut().enumerate() {
+                        if !e.active {
+                            s.stats.lock().unwrap_or_else(|p| p.into_inner()).layers[i].active =
+                                false;
+                            continue;
                         }
-                    };
-                    let t2 = thread_cpu_us();
-                    let force = s.keyframe.swap(false, Ordering::Relaxed);
-                    let encoded = encoder.encode(&frame, force);
-                    let t3 = thread_cpu_us();
-                    let mut st = s.stats.lock().unwrap_or_else(|p| p.into_inner());
-                    st.frames_captured += 1;
-                    st.capture_cpu_us += t1 - t0;
-                    st.convert_cpu_us += t2 - t1;
-                    st.encode_cpu_us += t3 - t2;
-                    st.width = w;
-                    st.height = h;
-                    match encoded {
-                        Ok(Some(out)) => {
-                            st.frames_encoded += 1;
-                            st.bytes += out.data.len() as u64;
-                            drop(st);
-                            s.frames_encoded.fetch_add(1, Ordering::Relaxed);
-                            on_frame(out);
-                        }
-                        Ok(None) => {
-                            st.frames_dropped += 1;
-                            // A skipped forced keyframe must still come.
-                            if force {
-                                s.keyframe.store(true, Ordering::Relaxed);
+                        let t1 = thread_cpu_us();
+                        let (w, h) = e.encoder.size();
+                        let frame = match captured_to_i420_scaled(&captured, Some((w, h))) {
+                            Ok(f) => f,
+                            Err(err) => {
+                                on_error(err);
+                                break 'frames;
                             }
-                        }
-                        Err(e) => {
-                            drop(st);
-                            on_error(e);
-                            break;
+                        };
+                        let t2 = thread_cpu_us();
+                        let force = s.keyframe[i].swap(false, Ordering::Relaxed);
+                        let encoded = e.encoder.encode(&frame, force);
+                        let t3 = thread_cpu_us();
+                        let mut st = s.stats.lock().unwrap_or_else(|p| p.into_inner());
+                        st.convert_cpu_us += t2 - t1;
+                        st.encode_cpu_us += t3 - t2;
+                        // The pipeline's size is its top layer's.
+                        st.width = w;
+                        st.height = h;
+                        let ls = &mut st.layers[i];
+                        ls.width = w;
+                        ls.height = h;
+                        ls.active = true;
+                        match encoded {
+                            Ok(Some(out)) => {
+                                ls.frames_encoded += 1;
+                                ls.bytes += out.data.len() as u64;
+                                // Counted once per captured picture, on its top layer.
+                                if i == top {
+                                    st.frames_encoded += 1;
+                                }
+                                st.bytes += out.data.len() as u64;
+                                drop(st);
+                                s.frames_encoded.fetch_add(1, Ordering::Relaxed);
+                                on_frame(i, out);
+                            }
+                            Ok(None) => {
+                                st.frames_dropped += 1;
+                                // A skipped forced keyframe must still come.
+                                if force {
+                                    s.keyframe[i].store(true, Ordering::Relaxed);
+                                }
+                            }
+                            Err(err) => {
+                                drop(st);
+                                on_error(err);
+                                break 'frames;
+                            }
                         }
                     }
                 }
@@ -232,10 +425,22 @@ impl VideoPipeline {
         })
     }
 
+    /// A keyframe on every layer.
     pub fn request_keyframe(&self) {
-        self.worker.shared.keyframe.store(true, Ordering::Relaxed);
+        for k in &self.worker.shared.keyframe {
+            k.store(true, Ordering::Relaxed);
+        }
     }
 
+    /// A keyframe on one layer (a viewer of that layer lost its picture).
+    pub fn request_layer_keyframe(&self, layer: usize) {
+        match self.worker.shared.keyframe.get(layer) {
+            Some(k) => k.store(true, Ordering::Relaxed),
+            None => self.request_keyframe(),
+        }
+    }
+
+    /// What the uplink allows for the whole video, every layer together.
     pub fn set_target_bitrate(&self, bps: u32) {
         self.worker.shared.target_bps.store(bps, Ordering::Relaxed);
     }
@@ -266,7 +471,7 @@ impl AudioPipeline {
         let mut to48k = To48kMono::new(info.sample_rate, info.channels)?;
         let mut encoder = OpusEncoder::new()?;
         let shared = Arc::new(Shared {
-            keyframe: AtomicBool::new(false),
+            keyframe: Vec::new(),
             target_bps: AtomicU32::new(32_000),
             stop: AtomicBool::new(false),
             stats: Mutex::new(PipelineStats::default()),
@@ -350,5 +555,66 @@ mod tests {
         assert_eq!(ladder_step(1_000_000, 2_500_000), (3, 4));
         assert_eq!(ladder_step(400_000, 2_500_000), (1, 2));
         assert_eq!(ladder_step(150_000, 2_500_000), (1, 4));
+    }
+
+    #[test]
+    fn a_720p_camera_has_quarter_half_and_full_layers() {
+        let layers = camera_layers(VideoSettings::camera_720p());
+        let sizes: Vec<_> = layers
+            .iter()
+            .map(|l| (l.rid.as_str(), l.settings.width, l.settings.height))
+            .collect();
+        assert_eq!(sizes, [("q", 320, 180), ("h", 640, 360), ("f", 1280, 720)]);
+        let bps: Vec<_> = layers.iter().map(|l| l.settings.bitrate_bps).collect();
+        assert!(bps.windows(2).all(|w| w[0] < w[1]), "{bps:?}");
+        // A small camera keeps only layers a viewer can use.
+        let small = camera_layers(VideoSettings::camera(320, 240));
+        assert_eq!(
+            small.iter().map(|l| l.rid.as_str()).collect::<Vec<_>>(),
+            ["h", "f"]
+        );
+    }
+
+    #[test]
+    fn the_top_layers_pause_first_when_the_uplink_shrinks() {
+        let full = [150_000, 600_000, 2_500_000];
+        assert_eq!(
+            split_bitrate(10_000_000, &full),
+            [Some(150_000), Some(600_000), Some(2_500_000)]
+        );
+        // 1.75 Mbit/s leaves 1 Mbit/s for the top: 40 % of it, still worth sending.
+        assert_eq!(
+            split_bitrate(1_750_000, &full),
+            [Some(150_000), Some(600_000), Some(1_000_000)]
+        );
+        assert_eq!(
+            split_bitrate(1_000_000, &full),
+            [Some(150_000), Some(600_000), None]
+        );
+        assert_eq!(split_bitrate(300_000, &full), [Some(150_000), None, None]);
+        assert_eq!(split_bitrate(50_000, &full), [Some(50_000), None, None]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_split_never_exceeds_the_budget_nor_a_layer(
+            total in 1u32..20_000_000,
+            full in proptest::collection::vec(1u32..5_000_000, 1..4),
+        ) {
+            let split = split_bitrate(total, &full);
+            proptest::prop_assert_eq!(split.len(), full.len());
+            proptest::prop_assert!(split[0].is_some());
+            let sum: u64 = split.iter().flatten().map(|&b| u64::from(b)).sum();
+            proptest::prop_assert!(sum <= u64::from(total));
+            for (b, m) in split.iter().zip(&full) {
+                if let Some(b) = b {
+                    proptest::prop_assert!(b <= m);
+                }
+            }
+            // Once paused, every layer above is paused.
+            if let Some(p) = split.iter().position(Option::is_none) {
+                proptest::prop_assert!(split[p..].iter().all(Option::is_none));
+            }
+        }
     }
 }

@@ -27,6 +27,9 @@ const READ_BATCH: usize = 64;
 const ALLOCATE_EVERY: Duration = Duration::from_millis(250);
 /// How often a viewer whose estimate stays short of its best layers is probed again.
 const PROBE_AGAIN: Duration = Duration::from_secs(2);
+/// How often str0m reports each peer's loss and sent bytes: often enough that a layer
+/// drops within two seconds of a link being cut.
+const STATS_EVERY: Duration = Duration::from_millis(500);
 /// Where a viewer's bandwidth estimate starts, before TWCC feedback has said anything.
 const START_ESTIMATE_KBPS: u64 = 1_000;
 
@@ -125,6 +128,12 @@ struct Peer {
     bwe_asked: (u64, u64),
     /// Smoothed loss of what this peer receives, from its receiver reports.
     loss: f32,
+    /// Loss of what this peer received over the last second, from its TWCC feedback.
+    twcc_loss: f32,
+    /// What was sent to this peer over the last stats interval, bits per second, and the
+    /// byte count it was measured from.
+    sent_bps: u64,
+    sent_bytes: (Instant, u64),
     /// When to nudge the estimator's probe again if the estimate stays short.
     next_probe: Instant,
     /// Since when the link has not been congested; the current wait before a layer is
@@ -331,7 +340,7 @@ impl Core {
         let mut rtc = config
             .enable_vp8(true)
             .enable_bwe(Some(Bitrate::kbps(START_ESTIMATE_KBPS)))
-            .set_stats_interval(Some(Duration::from_secs(1)))
+            .set_stats_interval(Some(STATS_EVERY))
             .build(now);
         let candidate = Candidate::host(self.advertise, "udp")
             .map_err(|e| SfuError::Rejected(e.to_string()))?;
@@ -357,6 +366,9 @@ impl Core {
             estimate: START_ESTIMATE_KBPS * 1000,
             bwe_asked: (0, 0),
             loss: 0.0,
+            twcc_loss: 0.0,
+            sent_bps: 0,
+            sent_bytes: (now, 0),
             next_probe: now,
             clean_since: now,
             step_up_wait: layers::STEP_UP_AFTER,
@@ -785,8 +797,9 @@ impl Core {
             if tracks.is_empty() {
                 continue;
             }
-            let estimate = p.estimate;
-            let congested = p.loss >= layers::CONGESTED_LOSS;
+            let estimate = layers::usable_estimate(p.estimate, p.twcc_loss, p.sent_bps);
+            let congested =
+                p.loss >= layers::CONGESTED_LOSS || p.twcc_loss >= layers::TWCC_CONGESTED_LOSS;
             let refs: Vec<&[LayerInfo]> = tracks.iter().map(|(_, l)| l.as_slice()).collect();
             let chosen = layers::allocate(layers::budget(estimate, audio), &refs);
             let Some(p) = self.peers.get_mut(&viewer) else {
@@ -808,7 +821,12 @@ impl Core {
             let mut stepped = false;
             for ((i, infos), choice) in tracks.iter().zip(chosen) {
                 let t = &mut p.tracks_out[*i];
-                let choice = layers::hold_unless_congested(choice, t.selection.target, congested);
+                let choice = layers::hold_unless_congested(
+                    choice,
+                    t.selection.target,
+                    congested,
+                    infos.len().saturating_sub(1),
+                );
                 let up = layers::step_up(infos, t.selection.target);
                 let step = try_up
                     && !stepped
@@ -1014,6 +1032,15 @@ fn handle_event(
             if let Some(loss) = s.loss {
                 peer.loss = 0.7 * peer.loss + 0.3 * loss.clamp(0.0, 1.0);
             }
+        }
+        Event::PeerStats(s) => {
+            peer.twcc_loss = s.egress_loss_fraction.unwrap_or(0.0).clamp(0.0, 1.0);
+            let (at, bytes) = peer.sent_bytes;
+            let secs = s.timestamp.saturating_duration_since(at).as_secs_f64();
+            if secs > 0.0 {
+                peer.sent_bps = (s.peer_bytes_tx.saturating_sub(bytes) as f64 * 8.0 / secs) as u64;
+            }
+            peer.sent_bytes = (s.timestamp, s.peer_bytes_tx);
         }
         Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
             tracing::trace!(

@@ -109,18 +109,41 @@ pub fn ceiling(heights: &[Option<u32>], view: Option<u32>) -> usize {
 /// CPU's jitter), and obeying it would starve the viewer further.
 pub const CONGESTED_LOSS: f32 = 0.01;
 
+/// Loss over the last second as the viewer's TWCC feedback reports it, from which the link
+/// counts as congested. TWCC feedback comes every ~100 ms where receiver reports come
+/// every second or so, so this is what makes a layer drop within two seconds; its
+/// threshold is higher because reordering on a busy path shows as brief loss there.
+pub const TWCC_CONGESTED_LOSS: f32 = 0.05;
+
+/// From this TWCC loss on, the link is overloaded: it delivers what was sent less what
+/// was lost, whatever the delay-based estimate (which lags behind a sudden cut) still says.
+pub const OVERLOADED_LOSS: f32 = 0.10;
+
+/// The estimate the allocator uses: the BWE's, capped on an overloaded link at what the
+/// link delivered over the last second (`sent_bps` less `twcc_loss` of it).
+pub fn usable_estimate(estimate_bps: u64, twcc_loss: f32, sent_bps: u64) -> u64 {
+    if twcc_loss < OVERLOADED_LOSS || sent_bps == 0 {
+        return estimate_bps;
+    }
+    let delivered = (sent_bps as f64 * f64::from(1.0 - twcc_loss.clamp(0.0, 1.0))) as u64;
+    estimate_bps.min(delivered)
+}
+
 /// The allocator's choice, held at no lower than the current target unless the viewer's
-/// link is congested.
+/// link is congested, and never above `ceiling` (what the viewer's tiles need now): a
+/// window made smaller lowers the layer on a clean link too.
 pub fn hold_unless_congested(
     choice: Option<usize>,
     target: Option<usize>,
     congested: bool,
+    ceiling: usize,
 ) -> Option<usize> {
-    if congested {
+    let held = if congested {
         choice
     } else {
         choice.max(target)
-    }
+    };
+    held.map(|c| c.min(ceiling))
 }
 
 /// What to ask of the viewer's bandwidth estimator, bits per second: `minimum` is what the
@@ -158,7 +181,7 @@ pub fn probe_rates(
 /// estimate has not grown: a delay-based estimator can stay low long after a link
 /// recovered, when its probes are suppressed. The wait doubles each time such a step
 /// brings congestion back soon after, up to [`STEP_UP_MAX`].
-pub const STEP_UP_AFTER: Duration = Duration::from_secs(6);
+pub const STEP_UP_AFTER: Duration = Duration::from_secs(3);
 pub const STEP_UP_MAX: Duration = Duration::from_secs(60);
 
 /// The next live layer above `target` (or the lowest with none), within `layers`.
@@ -354,6 +377,19 @@ mod tests {
     };
 
     #[test]
+    fn an_overloaded_link_is_held_to_what_it_delivered() {
+        // A clean link, or light loss: the estimate stands.
+        assert_eq!(usable_estimate(1_500_000, 0.0, 1_200_000), 1_500_000);
+        assert_eq!(usable_estimate(1_500_000, 0.05, 1_200_000), 1_500_000);
+        // Cut to a quarter: three quarters of 1.2 Mbit/s lost, 300 kbit/s got through.
+        assert_eq!(usable_estimate(1_500_000, 0.75, 1_200_000), 300_000);
+        // The estimate already below what got through stays.
+        assert_eq!(usable_estimate(200_000, 0.5, 1_200_000), 200_000);
+        // Nothing sent yet: nothing to measure against.
+        assert_eq!(usable_estimate(1_000_000, 0.9, 0), 1_000_000);
+    }
+
+    #[test]
     fn a_weak_budget_gets_the_lowest_layer_or_none() {
         let layers = [Q, H, F];
         assert_eq!(allocate(5_000_000, &[&layers]), vec![Some(2)]);
@@ -475,12 +511,20 @@ mod tests {
 
     #[test]
     fn only_a_congested_link_goes_down() {
-        assert_eq!(hold_unless_congested(Some(0), Some(2), false), Some(2));
-        assert_eq!(hold_unless_congested(None, Some(1), false), Some(1));
-        assert_eq!(hold_unless_congested(Some(2), Some(0), false), Some(2));
-        assert_eq!(hold_unless_congested(Some(0), Some(2), true), Some(0));
-        assert_eq!(hold_unless_congested(None, Some(1), true), None);
-        assert_eq!(hold_unless_congested(Some(1), None, false), Some(1));
+        assert_eq!(hold_unless_congested(Some(0), Some(2), false, 2), Some(2));
+        assert_eq!(hold_unless_congested(None, Some(1), false, 2), Some(1));
+        assert_eq!(hold_unless_congested(Some(2), Some(0), false, 2), Some(2));
+        assert_eq!(hold_unless_congested(Some(0), Some(2), true, 2), Some(0));
+        assert_eq!(hold_unless_congested(None, Some(1), true, 2), None);
+        assert_eq!(hold_unless_congested(Some(1), None, false, 2), Some(1));
+    }
+
+    #[test]
+    fn smaller_tiles_lower_the_layer_on_a_clean_link() {
+        // On the full layer, the window shrinks so that only the lowest layer fits.
+        assert_eq!(hold_unless_congested(Some(0), Some(2), false, 0), Some(0));
+        assert_eq!(hold_unless_congested(Some(1), Some(2), false, 1), Some(1));
+        assert_eq!(hold_unless_congested(None, Some(2), false, 0), Some(0));
     }
 
     #[test]

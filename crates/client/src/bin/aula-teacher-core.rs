@@ -120,6 +120,10 @@ async fn main() -> anyhow::Result<()> {
                     "members": session.room().map(|r| r.members.len()),
                     "chat": session.room().map(|r| r.chat.len()),
                     "remote": session.remote().stats(),
+                    "camera_layers": publish.camera.as_ref().map(|s| s.layers.iter().map(|l| serde_json::json!({
+                        "rid": l.rid, "width": l.width, "height": l.height,
+                        "frames": l.frames_encoded, "active": l.active,
+                    })).collect::<Vec<_>>()),
                     "camera_frames": publish.camera.map(|s| s.frames_encoded),
                     "screen_frames": publish.screen.map(|s| s.frames_encoded),
                     "audio_frames": publish.microphone.map(|s| s.frames_encoded),
