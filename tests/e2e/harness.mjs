@@ -106,7 +106,14 @@ export async function openClassPage(browser, url, { expectPhase = 'joined', init
   const consoleLines = [];
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-  await page.goto(url);
+  // A namespace's interfaces settle (IPv6 addresses leave their tentative state) a moment
+  // after they are made, and Chromium aborts a navigation on that network change: once
+  // more, then it is a real failure.
+  await page.goto(url).catch(async (e) => {
+    if (!String(e.message).includes('ERR_NETWORK_CHANGED')) throw e;
+    await new Promise((r) => setTimeout(r, 1000));
+    await page.goto(url);
+  });
   await page.waitForFunction((phase) => window.aula && window.aula.state().phase === phase, expectPhase, { timeout: 30_000 })
     .catch((e) => { throw new Error(`${e.message}\nconsole:\n${consoleLines.join('\n')}`); });
   page.consoleLines = consoleLines;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use aula_media::{
-    AudioSource, Content, H264Encoder, I420Frame, OpusEncoder, SyntheticPattern, Tone,
-    VideoSettings, VideoSource, captured_to_i420,
+    AudioSource, Content, H264Encoder, I420Frame, Layer, OpusEncoder, SyntheticPattern, Tone,
+    VideoSettings, VideoSource, camera_layers, captured_to_i420, captured_to_i420_scaled,
 };
 
 use crate::procstat;
@@ -140,6 +140,51 @@ fn run_video(
         width,
         height,
         fps: settings.fps,
+        frames,
+        capture_us: capture as f64 / n,
+        convert_us: convert as f64 / n,
+        encode_us: encode as f64 / n,
+        bytes,
+        x264_us: None,
+    })
+}
+
+/// The teacher app's simulcast camera: one capture, then a conversion and an encode per
+/// layer, as `VideoPipeline` does. Returns the per-frame totals over every layer.
+fn run_simulcast(
+    source: &mut dyn VideoSource,
+    layers: &[Layer],
+    frames: u32,
+) -> anyhow::Result<VideoResult> {
+    let mut encoders = layers
+        .iter()
+        .map(|l| H264Encoder::new(&l.settings))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut capture, mut convert, mut encode, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..frames {
+        let t0 = thread_cpu();
+        let captured = source.capture()?;
+        capture += thread_cpu() - t0;
+        for e in &mut encoders {
+            let t1 = thread_cpu();
+            let frame = captured_to_i420_scaled(&captured, Some(e.size()))?;
+            let t2 = thread_cpu();
+            let p0 = process_cpu_us();
+            let out = e.encode(&frame, i == 0)?;
+            let p1 = process_cpu_us();
+            let t3 = thread_cpu();
+            convert += t2 - t1;
+            encode += (t3 - t2).max(p1.saturating_sub(p0));
+            bytes += out.map(|o| o.data.len() as u64).unwrap_or(0);
+        }
+    }
+    let n = f64::from(frames);
+    let top = &layers[layers.len() - 1].settings;
+    Ok(VideoResult {
+        name: "simulcast",
+        width: top.width,
+        height: top.height,
+        fps: top.fps,
         frames,
         capture_us: capture as f64 / n,
         convert_us: convert as f64 / n,
@@ -343,6 +388,22 @@ pub fn run(args: EncodeArgs) -> anyhow::Result<()> {
     camera.x264_us = reference(&raw, &settings, args.frames);
     let _ = std::fs::remove_file(&raw);
     camera.print();
+
+    // The same camera as the app sends it: three simulcast layers from one capture.
+    let layers = camera_layers(settings);
+    let mut pattern = SyntheticPattern::new(settings.width, settings.height);
+    let simulcast = run_simulcast(&mut pattern, &layers, args.frames)?;
+    simulcast.print();
+    println!(
+        "{:<8} layers {}; ratio simulcast / one 720p encoding = {:.2}x per frame (capture + convert + encode)",
+        "",
+        layers
+            .iter()
+            .map(|l| format!("{} {}x{}", l.rid, l.settings.width, l.settings.height))
+            .collect::<Vec<_>>()
+            .join(", "),
+        simulcast.total_us() / camera.total_us()
+    );
 
     if !args.no_screen {
         let (w, h) = args

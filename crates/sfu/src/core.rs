@@ -129,7 +129,8 @@ struct Peer {
     /// Smoothed loss of what this peer receives, from its receiver reports.
     loss: f32,
     /// Loss of what this peer received over the last second, from its TWCC feedback.
-    twcc_loss: f32,
+    /// `None` while the peer's TWCC feedback says nothing (then receiver reports decide).
+    twcc_loss: Option<f32>,
     /// What was sent to this peer over the last stats interval, bits per second, and the
     /// byte count it was measured from.
     sent_bps: u64,
@@ -366,7 +367,7 @@ impl Core {
             estimate: START_ESTIMATE_KBPS * 1000,
             bwe_asked: (0, 0),
             loss: 0.0,
-            twcc_loss: 0.0,
+            twcc_loss: None,
             sent_bps: 0,
             sent_bytes: (now, 0),
             next_probe: now,
@@ -797,24 +798,19 @@ impl Core {
             if tracks.is_empty() {
                 continue;
             }
-            let estimate = layers::usable_estimate(p.estimate, p.twcc_loss, p.sent_bps);
-            let congested =
-                p.loss >= layers::CONGESTED_LOSS || p.twcc_loss >= layers::TWCC_CONGESTED_LOSS;
+            let estimate =
+                layers::usable_estimate(p.estimate, p.twcc_loss.unwrap_or(0.0), p.sent_bps);
+            let congested = layers::congested(p.twcc_loss, p.loss);
+            let overloaded = p.twcc_loss.is_some_and(|l| l >= layers::OVERLOADED_LOSS);
             let refs: Vec<&[LayerInfo]> = tracks.iter().map(|(_, l)| l.as_slice()).collect();
             let chosen = layers::allocate(layers::budget(estimate, audio), &refs);
             let Some(p) = self.peers.get_mut(&viewer) else {
                 continue;
             };
             let loss = p.loss;
+            (p.step_up_wait, p.stepped_up_at) =
+                layers::step_wait(p.step_up_wait, p.stepped_up_at, congested, now);
             if congested {
-                // Congestion soon after a step the estimate did not vouch for: wait longer
-                // before the next one.
-                if p.stepped_up_at
-                    .take()
-                    .is_some_and(|t| now.duration_since(t) < Duration::from_secs(15))
-                {
-                    p.step_up_wait = (p.step_up_wait * 2).min(layers::STEP_UP_MAX);
-                }
                 p.clean_since = now;
             }
             let try_up = !congested && now.duration_since(p.clean_since) >= p.step_up_wait;
@@ -839,6 +835,9 @@ impl Core {
                     }
                     _ => t.selection.update(choice, now),
                 };
+                if overloaded {
+                    t.selection.drop_old_layer();
+                }
                 // Still waiting for the new layer's keyframe: ask again (a request can be
                 // lost, or reach the publisher before that layer's stream exists).
                 if change.is_none()
@@ -1034,7 +1033,7 @@ fn handle_event(
             }
         }
         Event::PeerStats(s) => {
-            peer.twcc_loss = s.egress_loss_fraction.unwrap_or(0.0).clamp(0.0, 1.0);
+            peer.twcc_loss = s.egress_loss_fraction.map(|l| l.clamp(0.0, 1.0));
             let (at, bytes) = peer.sent_bytes;
             let secs = s.timestamp.saturating_duration_since(at).as_secs_f64();
             if secs > 0.0 {

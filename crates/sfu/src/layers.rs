@@ -110,10 +110,21 @@ pub fn ceiling(heights: &[Option<u32>], view: Option<u32>) -> usize {
 pub const CONGESTED_LOSS: f32 = 0.01;
 
 /// Loss over the last second as the viewer's TWCC feedback reports it, from which the link
-/// counts as congested. TWCC feedback comes every ~100 ms where receiver reports come
-/// every second or so, so this is what makes a layer drop within two seconds; its
-/// threshold is higher because reordering on a busy path shows as brief loss there.
+/// counts as congested. TWCC feedback comes every ~100 ms and covers every packet sent
+/// (audio too), where receiver reports come every second or so per stream, and stop
+/// speaking for a paused video stream (its last loss figure would hold the link
+/// "congested" forever). Its threshold is higher than the receiver reports' because
+/// reordering on a busy path shows as brief loss there.
 pub const TWCC_CONGESTED_LOSS: f32 = 0.05;
+
+/// Whether a viewer's link is congested: from its TWCC loss when its feedback speaks,
+/// else from its smoothed receiver-report loss.
+pub fn congested(twcc_loss: Option<f32>, rr_loss: f32) -> bool {
+    match twcc_loss {
+        Some(l) => l >= TWCC_CONGESTED_LOSS,
+        None => rr_loss >= CONGESTED_LOSS,
+    }
+}
 
 /// From this TWCC loss on, the link is overloaded: it delivers what was sent less what
 /// was lost, whatever the delay-based estimate (which lags behind a sudden cut) still says.
@@ -183,6 +194,32 @@ pub fn probe_rates(
 /// brings congestion back soon after, up to [`STEP_UP_MAX`].
 pub const STEP_UP_AFTER: Duration = Duration::from_secs(3);
 pub const STEP_UP_MAX: Duration = Duration::from_secs(60);
+/// Congestion this soon after a step up is blamed on the step: a layer the link cannot
+/// carry fills its queue within a second or two.
+pub const STEP_BLAMED_WITHIN: Duration = Duration::from_secs(5);
+
+/// The wait before the next clean-link step up, and the step still on trial: congestion
+/// within [`STEP_BLAMED_WITHIN`] of a step doubles the wait (up to [`STEP_UP_MAX`]); a
+/// step that held that long brings it back to [`STEP_UP_AFTER`], so one bad moment does
+/// not slow every later recovery.
+pub fn step_wait(
+    wait: Duration,
+    stepped_at: Option<Instant>,
+    congested: bool,
+    now: Instant,
+) -> (Duration, Option<Instant>) {
+    match stepped_at {
+        Some(t) if now.saturating_duration_since(t) < STEP_BLAMED_WITHIN => {
+            if congested {
+                ((wait * 2).min(STEP_UP_MAX), None)
+            } else {
+                (wait, stepped_at)
+            }
+        }
+        Some(_) => (STEP_UP_AFTER, None),
+        None => (wait, None),
+    }
+}
 
 /// The next live layer above `target` (or the lowest with none), within `layers`.
 pub fn step_up(layers: &[LayerInfo], target: Option<usize>) -> Option<usize> {
@@ -314,6 +351,17 @@ impl Selection {
         }
     }
 
+    /// Stops the old layer at once when switching down, rather than at the new layer's
+    /// keyframe. For an overloaded link: the old layer's packets are what keeps that
+    /// keyframe from getting through, and its picture is already broken by the loss.
+    pub fn drop_old_layer(&mut self) {
+        if let (Some(c), Some(t)) = (self.current, self.target)
+            && t < c
+        {
+            self.current = None;
+        }
+    }
+
     /// What to do with a frame of layer `layer`.
     pub fn on_frame(&mut self, layer: usize, keyframe: bool) -> FrameAction {
         if self.target == Some(layer) && self.current != Some(layer) {
@@ -375,6 +423,67 @@ mod tests {
         bps: 1_200_000,
         live: true,
     };
+
+    #[test]
+    fn an_overloaded_switch_down_drops_the_old_layer_at_once() {
+        let t0 = Instant::now();
+        let mut s = Selection::new(Some(2));
+        assert_eq!(s.on_frame(2, true), FrameAction::SwitchAndForward);
+        assert_eq!(
+            s.update(Some(0), t0 + PAUSE_GRACE),
+            Some(Change::NeedKeyframe(0))
+        );
+        // Normally the old layer flows until the new keyframe...
+        assert_eq!(s.on_frame(2, false), FrameAction::Forward);
+        // ...on an overloaded link it stops now.
+        s.drop_old_layer();
+        assert_eq!(s.on_frame(2, false), FrameAction::Drop);
+        assert_eq!(s.on_frame(0, false), FrameAction::Drop);
+        assert_eq!(s.on_frame(0, true), FrameAction::SwitchAndForward);
+        // Going up keeps the old layer until the switch.
+        s.drop_old_layer();
+        assert_eq!(s.current, Some(0));
+    }
+
+    #[test]
+    fn a_blamed_step_doubles_the_wait_and_a_step_that_held_resets_it() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        // Congestion 1 s after a step: blamed.
+        assert_eq!(
+            step_wait(STEP_UP_AFTER, Some(t0), true, t0 + s),
+            (STEP_UP_AFTER * 2, None)
+        );
+        assert_eq!(
+            step_wait(STEP_UP_MAX, Some(t0), true, t0 + s),
+            (STEP_UP_MAX, None)
+        );
+        // Still on trial.
+        assert_eq!(
+            step_wait(STEP_UP_AFTER * 4, Some(t0), false, t0 + s),
+            (STEP_UP_AFTER * 4, Some(t0))
+        );
+        // Held: back to the first wait.
+        assert_eq!(
+            step_wait(STEP_UP_AFTER * 4, Some(t0), false, t0 + STEP_BLAMED_WITHIN),
+            (STEP_UP_AFTER, None)
+        );
+        // Congestion with no step on trial changes nothing.
+        assert_eq!(
+            step_wait(STEP_UP_AFTER * 2, None, true, t0),
+            (STEP_UP_AFTER * 2, None)
+        );
+    }
+
+    #[test]
+    fn twcc_loss_decides_congestion_when_the_feedback_speaks() {
+        assert!(congested(Some(0.2), 0.0));
+        assert!(!congested(Some(0.02), 0.0));
+        // A stale receiver-report loss (a paused stream's last report) does not count.
+        assert!(!congested(Some(0.0), 0.3));
+        assert!(congested(None, 0.02));
+        assert!(!congested(None, 0.005));
+    }
 
     #[test]
     fn an_overloaded_link_is_held_to_what_it_delivered() {
