@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 use aula_media::{
     AudioSource, Content, H264Encoder, I420Frame, Layer, OpusEncoder, SyntheticPattern, Tone,
     VideoSettings, VideoSource, camera_layers, captured_to_i420, captured_to_i420_scaled,
+    scale_i420,
 };
 
 use crate::procstat;
@@ -149,8 +150,8 @@ fn run_video(
     })
 }
 
-/// The teacher app's simulcast camera: one capture, then a conversion and an encode per
-/// layer, as `VideoPipeline` does. Returns the per-frame totals over every layer.
+/// The teacher app's simulcast camera: one capture and one conversion at the top size,
+/// then a scale and an encode per layer, as `VideoPipeline` does. Returns the per-frame totals over every layer.
 fn run_simulcast(
     source: &mut dyn VideoSource,
     layers: &[Layer],
@@ -165,9 +166,14 @@ fn run_simulcast(
         let t0 = thread_cpu();
         let captured = source.capture()?;
         capture += thread_cpu() - t0;
+        // As the pipeline: the top layer from the capture, the others scaled from it.
+        let t1 = thread_cpu();
+        let top = captured_to_i420_scaled(&captured, encoders.last().map(|e| e.size()))?;
+        convert += thread_cpu() - t1;
         for e in &mut encoders {
             let t1 = thread_cpu();
-            let frame = captured_to_i420_scaled(&captured, Some(e.size()))?;
+            let (w, h) = e.size();
+            let frame = scale_i420(&top, w, h)?;
             let t2 = thread_cpu();
             let p0 = process_cpu_us();
             let out = e.encode(&frame, i == 0)?;

@@ -17,7 +17,7 @@ mod vp8;
 
 pub use audio::{EncodedAudio, FRAME_SAMPLES, OPUS_RATE, OpusDecoder, OpusEncoder, To48kMono};
 pub use convert::{
-    Thumbnail, captured_to_i420, captured_to_i420_scaled, i420_to_rgba, thumbnail_jpeg,
+    Thumbnail, captured_to_i420, captured_to_i420_scaled, i420_to_rgba, scale_i420, thumbnail_jpeg,
 };
 pub use devices::{
     CameraSource, DeviceInfo, MicrophoneSource, SYNTHETIC_PATTERN, SYNTHETIC_SCREEN,

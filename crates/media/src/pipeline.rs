@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::MediaError;
 use crate::audio::{EncodedAudio, OpusEncoder, To48kMono};
-use crate::convert::captured_to_i420_scaled;
+use crate::convert::{captured_to_i420_scaled, scale_i420};
 use crate::h264::{EncodedVideo, H264Encoder, VideoSettings, camera_bitrate};
 use crate::source::{AudioSource, VideoSource};
 
@@ -361,6 +361,24 @@ impl VideoPipeline {
                     stats.capture_cpu_us += t1 - t0;
                     drop(stats);
                     let top = encodings.iter().rposition(|e| e.active).unwrap_or(0);
+                    // The top layer is converted from the capture; the layers below are
+                    // scaled from it as I420 (cheaper than scaling the capture again).
+                    let t1 = thread_cpu_us();
+                    let top_frame = match captured_to_i420_scaled(
+                        &captured,
+                        Some(encodings[top].encoder.size()),
+                    ) {
+                        Ok(f) => f,
+                        Err(err) => {
+                            on_error(err);
+                            break 'frames;
+                        }
+                    };
+                    s.stats
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .convert_cpu_us += thread_cpu_us() - t1;
+                    let mut top_frame = Some(top_frame);
                     for (i, e) in encodings.iter_mut().enumerate() {
                         if !e.active {
                             s.stats.lock().unwrap_or_else(|p| p.into_inner()).layers[i].active =
@@ -369,12 +387,18 @@ impl VideoPipeline {
                         }
                         let t1 = thread_cpu_us();
                         let (w, h) = e.encoder.size();
-                        let frame = match captured_to_i420_scaled(&captured, Some((w, h))) {
-                            Ok(f) => f,
-                            Err(err) => {
+                        let frame = if i == top {
+                            top_frame.take().map(Ok)
+                        } else {
+                            top_frame.as_ref().map(|f| scale_i420(f, w, h))
+                        };
+                        let frame = match frame {
+                            Some(Ok(f)) => f,
+                            Some(Err(err)) => {
                                 on_error(err);
                                 break 'frames;
                             }
+                            None => continue,
                         };
                         let t2 = thread_cpu_us();
                         let force = s.keyframe[i].swap(false, Ordering::Relaxed);
