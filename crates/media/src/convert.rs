@@ -112,16 +112,7 @@ pub fn scale_i420(frame: &I420Frame, width: u32, height: u32) -> Result<I420Fram
     }
     let plane = |data: &[u8], sw: u32, sh: u32, dw: u32, dh: u32| -> Result<Vec<u8>, MediaError> {
         let src = fir::images::ImageRef::new(sw, sh, data, fir::PixelType::U8).map_err(conv)?;
-        let mut dst = fir::images::Image::new(dw, dh, fir::PixelType::U8);
-        fir::Resizer::new()
-            .resize(
-                &src,
-                &mut dst,
-                &fir::ResizeOptions::new()
-                    .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)),
-            )
-            .map_err(conv)?;
-        Ok(dst.into_vec())
+        Ok(bilinear(&src, dw, dh, fir::PixelType::U8)?.into_vec())
     };
     let (scw, sch) = (frame.chroma_width(), frame.chroma_height());
     let (dcw, dch) = (w.div_ceil(2), h.div_ceil(2));
@@ -147,6 +138,25 @@ fn into_vec(b: BufferStoreMut<'_, u8>) -> Vec<u8> {
 }
 
 /// RGBA (or BGRA/RGB) scaled with a bilinear convolution.
+/// `src` scaled to `w`×`h` with a bilinear filter.
+fn bilinear(
+    src: &fir::images::ImageRef<'_>,
+    w: u32,
+    h: u32,
+    pixel: fir::PixelType,
+) -> Result<fir::images::Image<'static>, MediaError> {
+    let mut dst = fir::images::Image::new(w, h, pixel);
+    fir::Resizer::new()
+        .resize(
+            src,
+            &mut dst,
+            &fir::ResizeOptions::new()
+                .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)),
+        )
+        .map_err(conv)?;
+    Ok(dst)
+}
+
 fn resize_captured(frame: &CapturedFrame, w: u32, h: u32) -> Result<CapturedFrame, MediaError> {
     let pixel = match frame.format {
         PixelFormat::Rgba | PixelFormat::Bgra => fir::PixelType::U8x4,
@@ -168,15 +178,7 @@ fn resize_captured(frame: &CapturedFrame, w: u32, h: u32) -> Result<CapturedFram
         &packed
     };
     let src = fir::images::ImageRef::new(frame.width, frame.height, data, pixel).map_err(conv)?;
-    let mut dst = fir::images::Image::new(w, h, pixel);
-    fir::Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &fir::ResizeOptions::new()
-                .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)),
-        )
-        .map_err(conv)?;
+    let dst = bilinear(&src, w, h, pixel)?;
     Ok(CapturedFrame {
         width: w,
         height: h,
